@@ -1,0 +1,134 @@
+"""Run settings: frozen, keyword-only, validated on construction."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ._exceptions import ConfigError
+from ._keys import LAYOUTS, KeyBuilder
+
+__all__ = ["CHECKSUMS", "IngestConfig", "validate_bucket_name"]
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+TiB = 1024 * GiB
+
+#: S3's multipart limits.
+MIN_PART_SIZE = 5 * MiB
+MAX_PART_SIZE = 5 * GiB
+MAX_PARTS = 10_000
+MAX_OBJECT_SIZE = 5 * TiB
+MAX_SINGLE_PUT = 5 * GiB
+
+Checksum = Literal["crc64nvme", "crc32c", "crc32", "sha256", "none"]
+CHECKSUMS: tuple[Checksum, ...] = ("crc64nvme", "crc32c", "crc32", "sha256", "none")
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def validate_bucket_name(bucket: str) -> str:
+    """Return *bucket* if it follows S3's naming rules, else raise ConfigError naming the rule."""
+    problem = None
+    if not 3 <= len(bucket) <= 63:
+        problem = "must be 3 to 63 characters long"
+    elif not _BUCKET_RE.match(bucket):
+        problem = "may hold only lowercase letters, digits, '.' and '-', and must start and end with a letter or digit"
+    elif ".." in bucket or ".-" in bucket or "-." in bucket:
+        problem = "may not hold '..', '.-' or '-.'"
+    elif bucket.startswith(("xn--", "sthree-")) or bucket.endswith(("-s3alias", "--ol-s3", "--x-s3")):
+        problem = "uses a prefix or suffix S3 reserves"
+    else:
+        try:
+            ipaddress.IPv4Address(bucket)
+        except ValueError:
+            pass
+        else:
+            problem = "may not be formatted as an IP address"
+    if problem:
+        raise ConfigError(f"invalid bucket name {bucket!r}: a bucket name {problem}")
+    return bucket
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestConfig:
+    """Everything a run needs to know besides its sources and its date.
+
+    Sizes are in bytes.  ``endpoint_url``, ``region`` and ``profile`` default to
+    the standard AWS configuration chain (``AWS_ENDPOINT_URL``, ``AWS_REGION``,
+    ``AWS_PROFILE``, the shared config files, instance and task roles).
+    """
+
+    bucket: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    layout: str = "default"
+    zone: str = "Raw"
+    origin: str = "Local"
+    format: str | None = None
+    #: Requests in flight at once, across every file of the run.
+    concurrency: int = 8
+    part_size: int = 8 * MiB
+    #: Files larger than this are sent as multipart uploads.
+    multipart_threshold: int = 16 * MiB
+    #: The content checksum sent with every request and verified by S3.
+    checksum: Checksum = "crc64nvme"
+    #: botocore's own checksum behaviour; ``when_required`` keeps it out of the
+    #: way (async_ingest computes its checksum itself, off the event loop).
+    request_checksum_calculation: Literal["when_supported", "when_required"] = "when_required"
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    #: Total attempts per request (botocore's standard retry mode).
+    max_attempts: int = 5
+    #: Seconds the abort of an interrupted multipart upload may take.
+    abort_timeout: float = 10.0
+    #: IANA time zone whose "today" is the default processing date (None: the local zone).
+    timezone: str | None = None
+
+    def __post_init__(self) -> None:
+        validate_bucket_name(self.bucket)
+        if self.layout not in LAYOUTS and "{" not in self.layout:
+            names = ", ".join(LAYOUTS)
+            raise ConfigError(f"unknown layout {self.layout!r}: use one of {names} or a template with {{fields}}")
+        self.key_builder(datetime.date(2000, 1, 1))  # validates layout, zone, origin and format now
+        self.today()  # validates the time zone
+        if not 1 <= self.concurrency <= 1000:
+            raise ConfigError(f"concurrency must be between 1 and 1000, got {self.concurrency}")
+        if not MIN_PART_SIZE <= self.part_size <= MAX_PART_SIZE:
+            raise ConfigError(f"part size must be between 5 MiB and 5 GiB, got {self.part_size} bytes")
+        if not 0 <= self.multipart_threshold <= MAX_SINGLE_PUT:
+            raise ConfigError(f"multipart threshold must be between 0 and 5 GiB, got {self.multipart_threshold} bytes")
+        if self.checksum not in CHECKSUMS:
+            raise ConfigError(f"unknown checksum {self.checksum!r}: use one of {', '.join(CHECKSUMS)}")
+        if self.request_checksum_calculation not in ("when_supported", "when_required"):
+            raise ConfigError(
+                f"request_checksum_calculation must be 'when_supported' or 'when_required', "
+                f"got {self.request_checksum_calculation!r}"
+            )
+        if self.addressing_style not in ("auto", "path", "virtual"):
+            raise ConfigError(f"addressing style must be auto, path or virtual, got {self.addressing_style!r}")
+        if not 1 <= self.max_attempts <= 20:
+            raise ConfigError(f"max attempts must be between 1 and 20, got {self.max_attempts}")
+        if self.abort_timeout <= 0:
+            raise ConfigError(f"abort timeout must be positive, got {self.abort_timeout}")
+
+    def today(self) -> datetime.date:
+        """Today's date in the configured time zone: the default processing date."""
+        if self.timezone is None:
+            return datetime.date.today()
+        try:
+            zone = ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"unknown time zone {self.timezone!r}; use an IANA name such as 'Europe/Lisbon' or 'UTC'"
+            ) from None
+        return datetime.datetime.now(zone).date()
+
+    def key_builder(self, date: datetime.date) -> KeyBuilder:
+        """The key builder of a run on processing date *date*."""
+        return KeyBuilder(date=date, layout=self.layout, zone=self.zone, origin=self.origin, format=self.format)

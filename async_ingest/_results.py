@@ -1,0 +1,129 @@
+"""What a run reports: one frozen result per file and a report for the run."""
+
+from __future__ import annotations
+
+import datetime
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._exceptions import IngestFailedError
+
+__all__ = ["FileResult", "FileStatus", "IngestReport"]
+
+
+class FileStatus(enum.StrEnum):
+    """What happened to one file."""
+
+    UPLOADED = "uploaded"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    PLANNED = "planned"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileResult:
+    """The outcome of one file of a run."""
+
+    source: str
+    key: str
+    category: str
+    size: int
+    status: FileStatus
+    #: Number of parts sent (1 for a single PUT, 0 when nothing was sent).
+    parts: int = 0
+    etag: str | None = None
+    checksum_algorithm: str | None = None
+    #: The checksum S3 verified, base64 as S3 returns it.
+    checksum: str | None = None
+    version_id: str | None = None
+    #: Seconds from the file's first request to its last.
+    duration: float = 0.0
+    error: str | None = None
+    #: S3's error code, or the kind of failure, when ``status`` is ``failed``.
+    error_code: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True unless the file failed or was interrupted."""
+        return self.status not in (FileStatus.FAILED, FileStatus.INTERRUPTED)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        return {
+            "source": self.source,
+            "key": self.key,
+            "category": self.category,
+            "size": self.size,
+            "status": self.status.value,
+            "parts": self.parts,
+            "etag": self.etag,
+            "checksum_algorithm": self.checksum_algorithm,
+            "checksum": self.checksum,
+            "version_id": self.version_id,
+            "duration": round(self.duration, 6),
+            "error": self.error,
+            "error_code": self.error_code,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestReport:
+    """The outcome of a run: its identity, its settings and one result per file."""
+
+    run_id: str
+    bucket: str
+    date: datetime.date
+    started_at: datetime.datetime
+    finished_at: datetime.datetime
+    files: tuple[FileResult, ...]
+    dry_run: bool = False
+    endpoint_url: str | None = None
+    summary: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        counts = {status.value: 0 for status in FileStatus}
+        for result in self.files:
+            counts[result.status.value] += 1
+        summary = {"files": len(self.files), **counts}
+        summary["bytes"] = sum(r.size for r in self.files)
+        summary["bytes_uploaded"] = sum(r.size for r in self.files if r.status is FileStatus.UPLOADED)
+        object.__setattr__(self, "summary", summary)
+
+    @property
+    def ok(self) -> bool:
+        """True when no file failed or was interrupted."""
+        return all(result.ok for result in self.files)
+
+    @property
+    def failed(self) -> tuple[FileResult, ...]:
+        """The files that failed or were interrupted."""
+        return tuple(result for result in self.files if not result.ok)
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the start of the run to its end."""
+        return (self.finished_at - self.started_at).total_seconds()
+
+    def raise_for_failures(self) -> None:
+        """Raise IngestFailedError if any file failed or was interrupted."""
+        failed = self.failed
+        if failed:
+            names = ", ".join(r.source for r in failed[:5]) + (" …" if len(failed) > 5 else "")
+            raise IngestFailedError(f"{len(failed)} of {len(self.files)} files failed: {names}", report=self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the whole report."""
+        return {
+            "run_id": self.run_id,
+            "bucket": self.bucket,
+            "endpoint_url": self.endpoint_url,
+            "date": self.date.isoformat(),
+            "dry_run": self.dry_run,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "duration": round(self.duration, 6),
+            "summary": dict(self.summary),
+            "files": [result.to_dict() for result in self.files],
+        }

@@ -1,0 +1,93 @@
+"""The key builder: pure table tests, no server."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from async_ingest import InvalidKeyError, KeyBuilder
+
+DAY = datetime.date(2022, 5, 2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "filename", "category", "expected"),
+    [
+        pytest.param({}, "movies.csv", None, "Raw/Local/CSV/Movies/2022/05/02/movies.csv", id="default-movies"),
+        pytest.param({}, "series.csv", None, "Raw/Local/CSV/Series/2022/05/02/series.csv", id="default-series"),
+        pytest.param({}, "movies.csv", "Films", "Raw/Local/CSV/Films/2022/05/02/movies.csv", id="category-given"),
+        pytest.param(
+            {}, "daily_sales.json", None, "Raw/Local/JSON/Daily_Sales/2022/05/02/daily_sales.json", id="title"
+        ),
+        pytest.param(
+            {"layout": "hive"},
+            "movies.csv",
+            None,
+            "Raw/Local/CSV/Movies/year=2022/month=05/day=02/movies.csv",
+            id="hive",
+        ),
+        pytest.param(
+            {"zone": "Bronze", "origin": "Sftp", "format": "PSV"},
+            "movies.csv",
+            None,
+            "Bronze/Sftp/PSV/Movies/2022/05/02/movies.csv",
+            id="pieces-given",
+        ),
+        pytest.param(
+            {"layout": "landing/{category}/{yyyy}{mm}{dd}/{stem}.{format}"},
+            "movies.csv",
+            None,
+            "landing/Movies/20220502/movies.CSV",
+            id="custom-template",
+        ),
+        pytest.param({}, "{zone}.csv", None, "Raw/Local/CSV/{Zone}/2022/05/02/{zone}.csv", id="braces-not-reparsed"),
+        pytest.param({}, "filmes_ação.csv", None, "Raw/Local/CSV/Filmes_Ação/2022/05/02/filmes_ação.csv", id="utf8"),
+    ],
+)
+def test_key_for(kwargs: dict[str, str], filename: str, category: str | None, expected: str) -> None:
+    """Keys follow the layout, with pieces derived from the file name unless given."""
+    assert KeyBuilder(date=DAY, **kwargs).key_for(filename, category=category) == expected
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "filename", "category", "piece"),
+    [
+        pytest.param({"zone": ""}, "movies.csv", None, "zone", id="empty-zone"),
+        pytest.param({"origin": "a/b"}, "movies.csv", None, "origin", id="slash-origin"),
+        pytest.param({"zone": ".."}, "movies.csv", None, "zone", id="dotdot-zone"),
+        pytest.param({}, "movies.csv", "../etc", "category", id="slash-category"),
+        pytest.param({}, "movies.csv", "..", "category", id="dotdot-category"),
+        pytest.param({}, "movies.csv", "Mo\nvies", "category", id="control-category"),
+        pytest.param({}, "mov\x1bies.csv", None, "filename", id="control-filename"),
+        pytest.param({}, "movies", None, "format", id="no-extension"),
+        pytest.param({}, "mov\udcffies.csv", None, "filename", id="not-utf8"),
+        pytest.param({}, "m" * 1100 + ".csv", None, "key", id="too-long"),
+        pytest.param({"layout": "{zone}/{nope}/{filename}"}, "movies.csv", None, "layout", id="unknown-field"),
+        pytest.param({"layout": "{zone!r}/{filename}"}, "movies.csv", None, "layout", id="conversion"),
+        pytest.param({"layout": "/{zone}/{filename}"}, "movies.csv", None, "layout", id="leading-slash"),
+        pytest.param({"layout": "{zone}//{filename}"}, "movies.csv", None, "key", id="empty-segment"),
+        pytest.param({"layout": "{zone}/{filename"}, "movies.csv", None, "layout", id="malformed"),
+        pytest.param({"layout": "static/key.csv"}, "movies.csv", None, "layout", id="no-field"),
+    ],
+)
+def test_invalid_pieces_are_rejected(kwargs: dict[str, str], filename: str, category: str | None, piece: str) -> None:
+    """Every unsafe piece is refused with an error naming it."""
+    with pytest.raises(InvalidKeyError) as caught:
+        KeyBuilder(date=DAY, **kwargs).key_for(filename, category=category)
+    assert caught.value.piece == piece
+    assert piece in str(caught.value)
+
+
+def test_key_over_1024_bytes_is_rejected() -> None:
+    """A key longer than S3's 1,024-byte limit is refused even when every piece is fine."""
+    builder = KeyBuilder(date=DAY, zone="Z" * 500, origin="O" * 500)
+    with pytest.raises(InvalidKeyError, match="1024"):
+        builder.key_for("movies.csv")
+
+
+def test_one_date_per_builder() -> None:
+    """The date is fixed when the builder is made, not read from the clock per key."""
+    builder = KeyBuilder(date=datetime.date(1999, 12, 31))
+    assert builder.key_for("a.csv").split("/")[4:7] == ["1999", "12", "31"]
+    assert builder.key_for("b.csv").split("/")[4:7] == ["1999", "12", "31"]
