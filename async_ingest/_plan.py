@@ -1,0 +1,176 @@
+"""Sources -> frozen upload specs.  Decides what to send; sends nothing."""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._config import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, MiB
+from ._exceptions import ConfigError, DuplicateKeyError, InvalidKeyError, SourceError
+from ._keys import KeyBuilder
+
+__all__ = ["Source", "UploadSpec", "adjust_part_size", "parse_source", "plan_uploads", "resolve_sources"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A file to ingest, with the category it goes under (``None``: from its name)."""
+
+    path: Path
+    category: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class UploadSpec:
+    """One file's upload, decided: where it goes and how it is cut."""
+
+    source: Path
+    key: str
+    category: str
+    size: int
+    #: Modification time and inode seen when planning; a change means the file moved under us.
+    mtime_ns: int
+    inode: int
+    part_size: int
+    part_count: int
+    multipart: bool
+
+    def part_range(self, number: int) -> tuple[int, int]:
+        """Offset and length of part *number* (1-based)."""
+        offset = (number - 1) * self.part_size
+        return offset, min(self.part_size, self.size - offset)
+
+
+def adjust_part_size(size: int, part_size: int) -> int:
+    """Clamp *part_size* so that *size* bytes fit S3's limits (5 MiB..5 GiB, 10,000 parts).
+
+    The part size grows, in whole MiB, when the file would otherwise need more
+    than 10,000 parts.
+    """
+    if size > MAX_OBJECT_SIZE:
+        raise ConfigError(f"{size} bytes is larger than S3's 5 TiB object limit")
+    part_size = max(MIN_PART_SIZE, min(part_size, MAX_PART_SIZE))
+    if math.ceil(size / part_size) > MAX_PARTS:
+        part_size = math.ceil(size / MAX_PARTS / MiB) * MiB
+    return part_size
+
+
+def parse_source(arg: str | os.PathLike[str] | Source) -> Source:
+    """Turn ``PATH`` or ``CATEGORY=PATH`` into a Source.
+
+    A path that exists wins over the ``CATEGORY=`` reading, so files whose
+    names hold ``=`` still work.
+    """
+    if isinstance(arg, Source):
+        return arg
+    text = os.fspath(arg)
+    if isinstance(arg, str) and "=" in text and not os.path.lexists(text):
+        category, _, path = text.partition("=")
+        if not category:
+            raise SourceError(f"source {text!r}: the category before '=' is empty", path=text)
+        if not path:
+            raise SourceError(f"source {text!r}: the path after '=' is empty", path=text)
+        return Source(Path(path), category)
+    return Source(Path(text))
+
+
+def _stat_regular(path: Path) -> os.stat_result:
+    """Stat *path*, and make sure it is a readable regular file."""
+    shown = os.fsdecode(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise SourceError(f"{shown}: no such file", path=shown) from None
+    except PermissionError:
+        raise SourceError(f"{shown}: permission denied", path=shown) from None
+    except OSError as exc:
+        raise SourceError(f"{shown}: {exc.strerror or exc}", path=shown) from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise SourceError(f"{shown}: is {kind}", path=shown)
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise SourceError(f"{shown}: cannot be read: {exc.strerror or exc}", path=shown) from None
+    return st
+
+
+def resolve_sources(args: Iterable[str | os.PathLike[str] | Source]) -> list[Source]:
+    """Expand directories into their regular files (not hidden ones, not recursing), in name order."""
+    resolved: list[Source] = []
+    for arg in args:
+        source = parse_source(arg)
+        if source.path.is_dir():
+            shown = os.fsdecode(source.path)
+            try:
+                entries = sorted(os.scandir(source.path), key=lambda e: e.name)
+            except OSError as exc:
+                raise SourceError(f"{shown}: cannot list directory: {exc.strerror or exc}", path=shown) from None
+            files = [
+                Source(Path(entry.path), source.category)
+                for entry in entries
+                if not entry.name.startswith(".") and entry.is_file()
+            ]
+            if not files:
+                raise SourceError(f"{shown}: directory has no regular files to ingest", path=shown)
+            resolved.extend(files)
+        else:
+            resolved.append(source)
+    if not resolved:
+        raise SourceError("no source given", path="")
+    return resolved
+
+
+def plan_uploads(
+    sources: Sequence[str | os.PathLike[str] | Source],
+    keys: KeyBuilder,
+    *,
+    part_size: int,
+    multipart_threshold: int,
+) -> tuple[UploadSpec, ...]:
+    """Decide every upload of a run, or raise before anything is sent.
+
+    Blocking (it stats and opens files): call it from a worker thread.
+    """
+    specs: list[UploadSpec] = []
+    by_key: dict[str, UploadSpec] = {}
+    for source in resolve_sources(sources):
+        st = _stat_regular(source.path)
+        name = source.path.name
+        try:
+            key = keys.key_for(name, category=source.category)
+        except InvalidKeyError as exc:
+            raise InvalidKeyError(f"{os.fsdecode(source.path)!r}: {exc}", piece=exc.piece, value=exc.value) from None
+        category = keys.fields_for(name, category=source.category)["category"]
+        size = st.st_size
+        chunk = adjust_part_size(size, part_size)
+        multipart = size > multipart_threshold
+        spec = UploadSpec(
+            source=source.path,
+            key=key,
+            category=category,
+            size=size,
+            mtime_ns=st.st_mtime_ns,
+            inode=st.st_ino,
+            part_size=chunk,
+            part_count=max(1, math.ceil(size / chunk)) if multipart else 1,
+            multipart=multipart,
+        )
+        if key in by_key:
+            other = by_key[key]
+            if os.path.samefile(other.source, spec.source):
+                continue  # the same file named twice lands once
+            raise DuplicateKeyError(
+                f"{os.fsdecode(other.source)} and {os.fsdecode(spec.source)} would both land at {key!r}; "
+                "give them different categories (CATEGORY=PATH) or a layout that tells them apart",
+                key=key,
+                sources=(os.fsdecode(other.source), os.fsdecode(spec.source)),
+            )
+        by_key[key] = spec
+        specs.append(spec)
+    return tuple(specs)
