@@ -1,0 +1,43 @@
+"""async_ingest: land local files in the raw zone of an S3 data lake, concurrently,
+under date-partitioned keys.
+
+    report = await async_ingest.ingest(["data/movies.csv"], bucket="lake")
+
+Importing the package does not import botocore; that happens when an upload starts.
+"""
+
+from ._config import IngestConfig
+from ._exceptions import (
+    ConfigError,
+    DuplicateKeyError,
+    IngestError,
+    IngestFailedError,
+    InvalidKeyError,
+    SourceError,
+)
+from ._ingestor import Ingestor, RunPlan, ingest
+from ._keys import LAYOUTS, KeyBuilder
+from ._plan import Source, UploadSpec
+from ._results import FileResult, FileStatus, IngestReport
+from ._version import __version__
+
+__all__ = [
+    "LAYOUTS",
+    "ConfigError",
+    "DuplicateKeyError",
+    "FileResult",
+    "FileStatus",
+    "IngestConfig",
+    "IngestError",
+    "IngestFailedError",
+    "IngestReport",
+    "Ingestor",
+    "InvalidKeyError",
+    "KeyBuilder",
+    "RunPlan",
+    "Source",
+    "SourceError",
+    "UploadSpec",
+    "__version__",
+    "ingest",
+]

@@ -1,0 +1,271 @@
+"""Ingestor: owns or borrows an S3 client, plans runs and uploads every file concurrently."""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, replace
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+
+from ._client import client_context
+from ._config import IngestConfig
+from ._plan import Source, UploadSpec, plan_uploads
+from ._results import FileResult, FileStatus, IngestReport
+
+__all__ = ["Ingestor", "RunPlan", "ingest"]
+
+log = logging.getLogger("async_ingest")
+
+SourceArg = str | os.PathLike[str] | Source
+ResultCallback = Callable[[FileResult], None]
+
+
+def _new_run_id(now: datetime.datetime) -> str:
+    return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunPlan:
+    """A run decided and validated, nothing sent yet: its identity, date and every upload."""
+
+    run_id: str
+    bucket: str
+    date: datetime.date
+    created_at: datetime.datetime
+    uploads: tuple[UploadSpec, ...]
+    endpoint_url: str | None = None
+
+    def result(self, spec: UploadSpec, status: FileStatus, **fields: Any) -> FileResult:
+        """A result for *spec* with *status* and any further fields."""
+        return FileResult(
+            source=os.fsdecode(spec.source),
+            key=spec.key,
+            category=spec.category,
+            size=spec.size,
+            status=status,
+            **fields,
+        )
+
+    def report(
+        self,
+        results: Mapping[str, FileResult],
+        *,
+        missing: FileStatus,
+        dry_run: bool = False,
+    ) -> IngestReport:
+        """The run's report: *results* by key, and *missing* for every planned file without one."""
+        files = tuple(results.get(spec.key) or self.result(spec, missing) for spec in self.uploads)
+        return IngestReport(
+            run_id=self.run_id,
+            bucket=self.bucket,
+            date=self.date,
+            started_at=self.created_at,
+            finished_at=_utcnow(),
+            files=files,
+            dry_run=dry_run,
+            endpoint_url=self.endpoint_url,
+        )
+
+
+class _State(enum.Enum):
+    UNOPENED = 1
+    OPENED = 2
+    CLOSED = 3
+
+
+class Ingestor:
+    """Uploads local files to one bucket under date-partitioned keys.
+
+    Use it as an async context manager.  It creates its own aioboto3 client
+    from the standard AWS configuration chain, or borrows *client* (an
+    aiobotocore S3 client the host already has open) and leaves it open.
+    The limit on requests in flight is the Ingestor's, shared by every run
+    and every file it uploads.
+    """
+
+    def __init__(self, config: IngestConfig | None = None, /, *, client: Any = None, **settings: Any) -> None:
+        if config is None:
+            config = IngestConfig(**settings)
+        elif settings:
+            config = replace(config, **settings)
+        self.config = config
+        self._borrowed = client
+        self._client: Any = client
+        self._stack: AsyncExitStack | None = None
+        self._slots: anyio.Semaphore | None = None
+        self._state = _State.UNOPENED
+
+    async def __aenter__(self) -> Self:
+        if self._state is not _State.UNOPENED:
+            raise RuntimeError("an Ingestor can be opened only once; create a new one")
+        self._state = _State.OPENED
+        self._slots = anyio.Semaphore(self.config.concurrency)
+        if self._borrowed is None:
+            async with AsyncExitStack() as stack:
+                self._client = await stack.enter_async_context(client_context(self.config))
+                self._stack = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._state = _State.CLOSED
+        if self._stack is not None:
+            stack, self._stack = self._stack, None
+            with anyio.CancelScope(shield=True):
+                await stack.aclose()
+
+    @property
+    def client(self) -> Any:
+        """The aioboto3 S3 client in use (None before the Ingestor is opened, unless borrowed)."""
+        return self._client
+
+    async def plan(self, sources: Sequence[SourceArg], *, date: datetime.date | None = None) -> RunPlan:
+        """Resolve, validate and plan *sources*; raises ConfigError or SourceError, sends nothing."""
+        now = _utcnow()
+        run_date = date if date is not None else self.config.today()
+        keys = self.config.key_builder(run_date)
+        uploads = await anyio.to_thread.run_sync(
+            lambda: plan_uploads(
+                list(sources),
+                keys,
+                part_size=self.config.part_size,
+                multipart_threshold=self.config.multipart_threshold,
+            )
+        )
+        return RunPlan(
+            run_id=_new_run_id(now),
+            bucket=self.config.bucket,
+            date=run_date,
+            created_at=now,
+            uploads=uploads,
+            endpoint_url=self.config.endpoint_url,
+        )
+
+    async def ingest(
+        self,
+        sources: Sequence[SourceArg] | RunPlan,
+        *,
+        date: datetime.date | None = None,
+        dry_run: bool = False,
+        on_result: ResultCallback | None = None,
+    ) -> IngestReport:
+        """Upload every source concurrently and report on each.
+
+        One file's failure does not stop the others: it is reported as
+        ``failed``.  Cancellation stops every upload, aborts the multipart
+        uploads that were started, and propagates.
+        """
+        plan = sources if isinstance(sources, RunPlan) else await self.plan(sources, date=date)
+        if dry_run:
+            return plan.report({}, missing=FileStatus.PLANNED, dry_run=True)
+        if self._state is not _State.OPENED:
+            raise RuntimeError("use the Ingestor as 'async with Ingestor(...) as ingestor:' before ingesting")
+        assert self._slots is not None
+        from ._checksum import algorithm
+        from ._transfer import EXPECTED_ERRORS, Transfer, describe_error
+
+        transfer = Transfer(
+            self._client,
+            plan.bucket,
+            slots=self._slots,
+            workers=self.config.concurrency,
+            checksum=algorithm(self.config.checksum),
+            abort_timeout=self.config.abort_timeout,
+        )
+        results: dict[str, FileResult] = {}
+        log.info(
+            "run %s: ingesting %d files into s3://%s",
+            plan.run_id,
+            len(plan.uploads),
+            plan.bucket,
+            extra={"run_id": plan.run_id},
+        )
+
+        async def ingest_one(spec: UploadSpec) -> None:
+            started = time.perf_counter()
+            try:
+                outcome = await transfer.upload(spec)
+            except* EXPECTED_ERRORS as group:
+                exc = group.exceptions[0]
+                message, code = describe_error(exc, bucket=plan.bucket, key=spec.key)
+                notes = getattr(exc, "__notes__", None) or getattr(group, "__notes__", None) or []
+                if notes:
+                    message = "; ".join([message, *notes])
+                result = plan.result(
+                    spec,
+                    FileStatus.FAILED,
+                    error=message,
+                    error_code=code,
+                    duration=time.perf_counter() - started,
+                )
+                log.warning("%s failed: %s", spec.key, message, extra={"run_id": plan.run_id, "key": spec.key})
+            else:
+                result = plan.result(
+                    spec,
+                    FileStatus.UPLOADED,
+                    parts=outcome.parts,
+                    etag=outcome.etag,
+                    checksum_algorithm=self.config.checksum if outcome.checksum else None,
+                    checksum=outcome.checksum,
+                    version_id=outcome.version_id,
+                    duration=time.perf_counter() - started,
+                )
+                log.info(
+                    "uploaded %s (%d bytes, %d parts)",
+                    spec.key,
+                    spec.size,
+                    outcome.parts,
+                    extra={"run_id": plan.run_id, "key": spec.key},
+                )
+            results[spec.key] = result
+            if on_result is not None:
+                on_result(result)
+
+        files = anyio.CapacityLimiter(self.config.concurrency)
+
+        async def limited(spec: UploadSpec) -> None:
+            async with files:
+                await ingest_one(spec)
+
+        async with anyio.create_task_group() as tg:
+            for spec in plan.uploads:
+                tg.start_soon(limited, spec)
+        return plan.report(results, missing=FileStatus.INTERRUPTED)
+
+
+async def ingest(
+    sources: Sequence[SourceArg],
+    *,
+    bucket: str,
+    date: datetime.date | None = None,
+    dry_run: bool = False,
+    client: Any = None,
+    **settings: Any,
+) -> IngestReport:
+    """Ingest *sources* into *bucket* in one call; see :class:`IngestConfig` for *settings*.
+
+    >>> report = await ingest(["data/movies.csv"], bucket="lake", date=datetime.date(2022, 5, 2))
+    """
+    config = IngestConfig(bucket=bucket, **settings)
+    ingestor = Ingestor(config, client=client)
+    if dry_run:
+        return await ingestor.ingest(sources, date=date, dry_run=True)
+    async with ingestor:
+        return await ingestor.ingest(sources, date=date)

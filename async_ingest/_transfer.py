@@ -1,0 +1,298 @@
+"""The I/O of one file: a single PUT, or a multipart upload aborted on any exit but success.
+
+File reads and checksums run in worker threads, one part at a time, after the
+part has taken a slot of the run's shared limit; so at most ``concurrency``
+parts are in memory at once and the event loop never touches file bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+
+from ._checksum import Algorithm
+from ._exceptions import IngestError, SourceError
+from ._plan import UploadSpec
+
+__all__ = ["EXPECTED_ERRORS", "Transfer", "TransferOutcome", "describe_error"]
+
+log = logging.getLogger("async_ingest")
+
+#: Failures that belong to one file; anything else is a bug and propagates.
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (IngestError, ClientError, BotoCoreError, OSError)
+
+
+@dataclass(frozen=True)
+class TransferOutcome:
+    """What S3 answered for one successful upload."""
+
+    etag: str | None
+    parts: int
+    checksum: str | None
+    version_id: str | None
+
+
+def _multipart_checksum(
+    algo: Algorithm | None, whole: int | None, digests: list[tuple[int | bytes, int]]
+) -> str | None:
+    """The checksum S3 keeps for a multipart object: full-object where parts combine, else composite."""
+    if algo is None:
+        return None
+    return algo.encode(whole) if whole is not None else algo.composite(digests)
+
+
+class SourceChangedError(SourceError):
+    """The file changed between planning and the end of its upload."""
+
+
+def _strip_etag(etag: str | None) -> str | None:
+    return etag.strip('"') if etag else etag
+
+
+def _open_checked(spec: UploadSpec) -> int:
+    """Open the source and make sure it is still the file that was planned."""
+    fd = os.open(spec.source, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _check_unchanged(fd, spec)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _check_unchanged(fd: int, spec: UploadSpec) -> None:
+    st = os.fstat(fd)
+    if st.st_size != spec.size or st.st_mtime_ns != spec.mtime_ns or st.st_ino != spec.inode:
+        shown = os.fsdecode(spec.source)
+        raise SourceChangedError(
+            f"{shown}: changed while being ingested (size {spec.size} -> {st.st_size}); "
+            "nothing was landed, run again once it is complete",
+            path=shown,
+        )
+
+
+def _read_exactly(fd: int, offset: int, length: int, spec: UploadSpec) -> bytes:
+    chunks = []
+    remaining = length
+    while remaining:
+        chunk = os.pread(fd, remaining, offset)
+        if not chunk:
+            shown = os.fsdecode(spec.source)
+            raise SourceChangedError(f"{shown}: shrank while being ingested; nothing was landed", path=shown)
+        chunks.append(chunk)
+        offset += len(chunk)
+        remaining -= len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class Transfer:
+    """Uploads files to one bucket through one client, sharing one limit on requests in flight."""
+
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        *,
+        slots: anyio.Semaphore,
+        workers: int,
+        checksum: Algorithm | None,
+        abort_timeout: float,
+        on_bytes: Callable[[UploadSpec, int], None] | None = None,
+    ) -> None:
+        self._s3 = client
+        self._bucket = bucket
+        self._slots = slots
+        self._workers = workers
+        self._checksum = checksum
+        self._abort_timeout = abort_timeout
+        self._on_bytes = on_bytes
+
+    async def upload(self, spec: UploadSpec) -> TransferOutcome:
+        """Upload *spec*'s file to its key; raise on failure, leaving no partial object or open upload."""
+        fd = await anyio.to_thread.run_sync(_open_checked, spec)
+        try:
+            if spec.multipart:
+                return await self._multipart(spec, fd)
+            return await self._single(spec, fd)
+        finally:
+            os.close(fd)
+
+    def _read(self, fd: int, spec: UploadSpec, number: int, verify: bool) -> tuple[bytes, int | bytes | None]:
+        """Read part *number* and checksum it (runs in a worker thread); *verify*: then check the file is unchanged."""
+        offset, length = spec.part_range(number)
+        data = _read_exactly(fd, offset, length, spec)
+        if verify:
+            _check_unchanged(fd, spec)
+        return data, (self._checksum.digest(data) if self._checksum else None)
+
+    def _progress(self, spec: UploadSpec, nbytes: int) -> None:
+        if self._on_bytes is not None:
+            self._on_bytes(spec, nbytes)
+
+    async def _single(self, spec: UploadSpec, fd: int) -> TransferOutcome:
+        algo = self._checksum
+        async with self._slots:
+            data, digest = await anyio.to_thread.run_sync(self._read, fd, spec, 1, True)
+            extra = self._checksum_args(digest)
+            response = await self._s3.put_object(
+                Bucket=self._bucket, Key=spec.key, Body=data, ContentLength=spec.size, **extra
+            )
+        self._progress(spec, spec.size)
+        return TransferOutcome(
+            etag=_strip_etag(response.get("ETag")),
+            parts=1,
+            checksum=extra.get(algo.parameter) if algo else None,
+            version_id=response.get("VersionId"),
+        )
+
+    def _checksum_args(self, digest: int | bytes | None) -> dict[str, str]:
+        """The request fields that carry a part's (or a small file's) checksum."""
+        if self._checksum is None or digest is None:
+            return {}
+        return {"ChecksumAlgorithm": self._checksum.s3_name, self._checksum.parameter: self._checksum.encode(digest)}
+
+    async def _multipart(self, spec: UploadSpec, fd: int) -> TransferOutcome:
+        algo = self._checksum
+        create_args: dict[str, Any] = {}
+        if algo is not None:
+            create_args["ChecksumAlgorithm"] = algo.s3_name
+            if algo.combine is not None:
+                create_args["ChecksumType"] = "FULL_OBJECT"
+        # Shielded: cancelled mid-request, the server could open an upload whose id we never learn
+        # and so could never abort.  The cancellation is taken right after, inside the try below.
+        with anyio.CancelScope(shield=True):
+            created = await self._s3.create_multipart_upload(Bucket=self._bucket, Key=spec.key, **create_args)
+        upload_id = created["UploadId"]
+        log.debug("started multipart upload of %s (%d parts)", spec.key, spec.part_count, extra={"key": spec.key})
+        try:
+            await anyio.lowlevel.checkpoint()
+            parts: list[dict[str, Any]] = [{} for _ in range(spec.part_count)]
+            digests: list[tuple[int | bytes, int]] = [(0, 0)] * spec.part_count
+            numbers = iter(range(1, spec.part_count + 1))
+
+            async def send_parts() -> None:
+                # Each part takes a slot of the run's shared limit before its bytes are read.
+                for number in numbers:
+                    async with self._slots:
+                        data, digest = await anyio.to_thread.run_sync(self._read, fd, spec, number, False)
+                        extra = self._checksum_args(digest)
+                        if digest is not None:
+                            digests[number - 1] = (digest, len(data))
+                        response = await self._s3.upload_part(
+                            Bucket=self._bucket,
+                            Key=spec.key,
+                            UploadId=upload_id,
+                            PartNumber=number,
+                            Body=data,
+                            ContentLength=len(data),
+                            **extra,
+                        )
+                        del data
+                    parts[number - 1] = {"PartNumber": number, "ETag": response["ETag"]}
+                    if algo is not None:
+                        parts[number - 1][algo.parameter] = extra[algo.parameter]
+                    self._progress(spec, spec.part_range(number)[1])
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(min(spec.part_count, self._workers)):
+                    tg.start_soon(send_parts)
+
+            # A file that changed while its parts were read must not be completed.
+            await anyio.to_thread.run_sync(_check_unchanged, fd, spec)
+            complete_args: dict[str, Any] = {}
+            whole = algo.combine_all(digests) if algo is not None else None
+            if algo is not None and whole is not None:
+                complete_args = {"ChecksumType": "FULL_OBJECT", algo.parameter: algo.encode(whole)}
+            completed = await self._s3.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=spec.key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+                **complete_args,
+            )
+        except BaseException as exc:
+            await self._abort(spec, upload_id, exc)
+            raise
+        return TransferOutcome(
+            etag=_strip_etag(completed.get("ETag")),
+            parts=spec.part_count,
+            checksum=_multipart_checksum(algo, whole, digests),
+            version_id=completed.get("VersionId"),
+        )
+
+    async def _abort(self, spec: UploadSpec, upload_id: str, cause: BaseException) -> None:
+        """Abort an upload that will not be completed; shielded and time-bounded, failure reported."""
+        failure: str | None = None
+        with anyio.move_on_after(self._abort_timeout, shield=True) as scope:
+            try:
+                await self._s3.abort_multipart_upload(Bucket=self._bucket, Key=spec.key, UploadId=upload_id)
+            except EXPECTED_ERRORS as exc:
+                failure = describe_error(exc, bucket=self._bucket, key=spec.key)[0]
+        if scope.cancelled_caught:
+            failure = f"no answer within {self._abort_timeout:g} s"
+        if failure is None:
+            log.debug("aborted multipart upload of %s", spec.key, extra={"key": spec.key})
+            return
+        message = (
+            f"could not abort multipart upload {upload_id} of s3://{self._bucket}/{spec.key}: {failure}; "
+            "its parts are stored and billed until it is aborted"
+        )
+        log.warning(message, extra={"key": spec.key})
+        cause.add_note(message)
+
+
+_CODE_MESSAGES = {
+    "NoSuchBucket": "bucket {bucket!r} does not exist",
+    "AccessDenied": "access denied to s3://{bucket}/{key}; check the credentials' permissions",
+    "AllAccessDisabled": "access to bucket {bucket!r} is disabled",
+    "InvalidAccessKeyId": "the AWS access key id is not known to the endpoint; check the credentials",
+    "SignatureDoesNotMatch": "the request signature does not match; check the secret access key",
+    "ExpiredToken": "the AWS session token has expired; refresh the credentials",
+    "InvalidToken": "the AWS session token is invalid; refresh the credentials",
+    "BadDigest": "the bytes S3 received do not match their checksum; nothing was stored",
+    "XAmzContentChecksumMismatch": "the bytes S3 received do not match their checksum; nothing was stored",
+    "InvalidRequest": "the endpoint rejected the request: {detail}",
+    "PermanentRedirect": "bucket {bucket!r} is in another region; set --region to the bucket's region",
+    "AuthorizationHeaderMalformed": "the request was signed for the wrong region: {detail}",
+}
+
+
+def describe_error(exc: BaseException, *, bucket: str, key: str) -> tuple[str, str]:
+    """A one-line message and a code for a failure of one file; the single place errors are translated."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "Unknown"))
+        detail = str(error.get("Message") or code)
+        if code in ("403", "Forbidden"):
+            code = "AccessDenied"
+        if code in ("404", "NotFound") and exc.operation_name in ("HeadBucket",):
+            code = "NoSuchBucket"
+        template = _CODE_MESSAGES.get(code)
+        message = template.format(bucket=bucket, key=key, detail=detail) if template else f"{code}: {detail}"
+        return message, code
+    if isinstance(exc, NoCredentialsError):
+        return (
+            "no AWS credentials found; set AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+            "or run where an instance or task role is available",
+            "NoCredentials",
+        )
+    if isinstance(exc, EndpointConnectionError):
+        return (
+            f"cannot connect to the S3 endpoint {exc.kwargs.get('endpoint_url', '')}".rstrip(),
+            "EndpointConnectionError",
+        )
+    if isinstance(exc, BotoCoreError):
+        return str(exc), type(exc).__name__
+    if isinstance(exc, IngestError):
+        return str(exc), type(exc).__name__
+    if isinstance(exc, OSError):
+        filename = exc.filename if exc.filename is not None else key
+        return f"{os.fsdecode(filename)}: {exc.strerror or exc}", type(exc).__name__
+    return f"{type(exc).__name__}: {exc}", type(exc).__name__
