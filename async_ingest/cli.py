@@ -1,0 +1,382 @@
+"""The ``async-ingest`` command: parse -> config -> anyio.run(backend="asyncio") -> report -> exit code.
+
+Answers ``--help``, ``--version`` and usage errors without importing botocore.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import logging
+import os
+import re
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any, NoReturn, TextIO
+
+from ._config import CHECKSUMS, IngestConfig
+from ._exceptions import IngestError
+from ._keys import LAYOUTS
+from ._results import FileResult, FileStatus, IngestReport
+from ._version import __version__
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+LOCAL_BUCKET = "local-lake"
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)(b?)\s*$", re.IGNORECASE)
+
+DESCRIPTION = """\
+Land local files in the raw zone of an S3 data lake, concurrently, under
+date-partitioned keys.
+
+  async-ingest --bucket lake --date 2022-05-02 data/movies.csv data/series.csv
+
+writes
+
+  s3://lake/Raw/Local/CSV/Movies/2022/05/02/movies.csv
+  s3://lake/Raw/Local/CSV/Series/2022/05/02/series.csv
+
+following the layout {zone}/{origin}/{format}/{category}/{yyyy}/{mm}/{dd}/{filename}:
+zone and origin default to Raw and Local, format is the file's extension
+upper-cased, category its name title-cased (or CATEGORY=PATH), and the date is
+the processing date (today unless --date).  Credentials, region and endpoint
+come from the standard AWS chain (AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_REGION,
+AWS_ENDPOINT_URL, ~/.aws, instance and task roles).
+"""
+
+EPILOG = """\
+exit codes: 0 every file uploaded or skipped; 1 a file failed;
+2 usage or configuration error (nothing was uploaded); 130 interrupted (143 on SIGTERM).
+Try it without a cloud account:  async-ingest --local data/movies.csv
+"""
+
+
+def parse_size(text: str) -> int:
+    """Bytes from '8MiB', '8M', '16MB', '5242880'; K/M/G/T alone mean KiB/MiB/GiB/TiB."""
+    match = _SIZE_RE.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r}: use bytes or a unit, such as 8MiB")
+    number, unit, binary, _ = match.groups()
+    power = " kmgt".index(unit.lower()) if unit else 0
+    base = 1000 if unit and not binary and text.strip()[-1:].lower() == "b" else 1024
+    return int(float(number) * base**power)
+
+
+def parse_date(text: str) -> datetime.date:
+    """A processing date from YYYY-MM-DD."""
+    problem = argparse.ArgumentTypeError(f"invalid date {text!r}: use YYYY-MM-DD, such as 2022-05-02")
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise problem
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise problem from None
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid number {text!r}: use a whole number of at least 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, documented."""
+    parser = argparse.ArgumentParser(
+        prog="async-ingest",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="a file, a directory (its regular files), or CATEGORY=PATH",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+
+    target = parser.add_argument_group("where to")
+    target.add_argument(
+        "--bucket", default=os.environ.get("ASYNC_INGEST_BUCKET"), help="bucket name [env ASYNC_INGEST_BUCKET]"
+    )
+    target.add_argument("--endpoint-url", help="S3-compatible endpoint [env AWS_ENDPOINT_URL]")
+    target.add_argument("--region", help="AWS region [env AWS_REGION]")
+    target.add_argument("--profile", help="AWS profile from the shared config files [env AWS_PROFILE]")
+    target.add_argument(
+        "--local",
+        action="store_true",
+        help="upload to a trial S3 endpoint started in this process (moto); its data lives only for the run",
+    )
+
+    keys = parser.add_argument_group("keys")
+    keys.add_argument(
+        "--layout",
+        default="default",
+        help=f"key template or one of {', '.join(LAYOUTS)} (hive: year=YYYY/month=MM/day=DD) [default]",
+    )
+    keys.add_argument("--zone", default="Raw", help="zone piece [Raw]")
+    keys.add_argument("--origin", default="Local", help="origin piece [Local]")
+    keys.add_argument("--format", help="format piece [the file's extension, upper-cased]")
+    keys.add_argument("--date", type=parse_date, help="processing date, YYYY-MM-DD [today]")
+    keys.add_argument("--tz", help="IANA time zone whose today is the default date [the local zone]")
+
+    transfer = parser.add_argument_group("transfer")
+    transfer.add_argument("--concurrency", type=positive_int, default=8, help="requests in flight at once [8]")
+    transfer.add_argument("--part-size", type=parse_size, default="8MiB", help="multipart part size [8MiB]")
+    transfer.add_argument(
+        "--multipart-threshold", type=parse_size, default="16MiB", help="multipart above this size [16MiB]"
+    )
+    transfer.add_argument(
+        "--checksum",
+        choices=CHECKSUMS,
+        default="crc64nvme",
+        help="checksum S3 verifies on receipt [crc64nvme]",
+    )
+    transfer.add_argument(
+        "--request-checksum-calculation",
+        choices=("when_supported", "when_required"),
+        default="when_required",
+        help="botocore's own checksums; keep when_required for stores that reject them [when_required]",
+    )
+    transfer.add_argument(
+        "--addressing-style", choices=("auto", "path", "virtual"), default="auto", help="S3 addressing style [auto]"
+    )
+
+    output = parser.add_argument_group("output")
+    output.add_argument("--dry-run", action="store_true", help="plan and print the keys; write nothing")
+    output.add_argument("--json", action="store_true", help="print the run report as one JSON document on stdout")
+    output.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="error",
+        help="log level of the messages on stderr [error]",
+    )
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> IngestConfig:
+    """The run's configuration; raises ConfigError."""
+    bucket = args.bucket or (LOCAL_BUCKET if args.local else None)
+    if not bucket:
+        from ._exceptions import ConfigError
+
+        raise ConfigError("no bucket given: pass --bucket or set ASYNC_INGEST_BUCKET (or try --local)")
+    return IngestConfig(
+        bucket=bucket,
+        endpoint_url=args.endpoint_url,
+        region=args.region,
+        profile=args.profile,
+        layout=args.layout,
+        zone=args.zone,
+        origin=args.origin,
+        format=args.format,
+        concurrency=args.concurrency,
+        part_size=args.part_size,
+        multipart_threshold=args.multipart_threshold,
+        checksum=args.checksum,
+        request_checksum_calculation=args.request_checksum_calculation,
+        addressing_style=args.addressing_style,
+        timezone=args.tz,
+    )
+
+
+def _human_size(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def format_report(report: IngestReport) -> str:
+    """A readable table of the run."""
+    rows = [("STATUS", "SIZE", "PARTS", "TIME", "KEY")]
+    for result in report.files:
+        rows.append(
+            (
+                result.status.value,
+                _human_size(result.size),
+                str(result.parts),
+                f"{result.duration:.2f}s",
+                result.key,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [
+        f"run {report.run_id}  s3://{report.bucket}  date {report.date.isoformat()}"
+        + ("  (dry run)" if report.dry_run else "")
+    ]
+    for row in rows:
+        lines.append(
+            "  ".join(
+                [
+                    row[0].ljust(widths[0]),
+                    row[1].rjust(widths[1]),
+                    row[2].rjust(widths[2]),
+                    row[3].rjust(widths[3]),
+                    row[4],
+                ]
+            )
+        )
+    summary = report.summary
+    counted = ", ".join(f"{summary[s.value]} {s.value}" for s in FileStatus if summary[s.value])
+    rate = ""
+    if summary["bytes_uploaded"] and report.duration > 0:
+        rate = f" ({_human_size(summary['bytes_uploaded'] / report.duration)}/s)"
+    lines.append(
+        f"{summary['files']} files: {counted}; {_human_size(summary['bytes'])} in {report.duration:.2f}s{rate}"
+    )
+    return "\n".join(lines)
+
+
+def _print_failures(results: Sequence[FileResult], stream: TextIO) -> None:
+    for result in results:
+        if result.status is FileStatus.FAILED:
+            print(f"async-ingest: error: {result.source}: {result.error}", file=stream)
+        elif result.status is FileStatus.INTERRUPTED:
+            print(f"async-ingest: interrupted: {result.source} was not landed", file=stream)
+
+
+async def _run(args: argparse.Namespace, config: IngestConfig, outcome: dict[str, Any]) -> IngestReport:
+    """Plan and upload; fills outcome['results'] as files finish, so an interrupted run can still report."""
+    from ._ingestor import Ingestor
+
+    results: dict[str, FileResult] = outcome["results"]
+
+    def keep(result: FileResult) -> None:
+        results[result.key] = result
+
+    if args.local:
+        from ._local import list_objects, local_endpoint
+
+        async with local_endpoint(config) as endpoint:
+            print(
+                f"async-ingest: trial endpoint {endpoint.url} (moto, in this process): "
+                "a test endpoint whose data is gone when this run ends",
+                file=sys.stderr,
+            )
+            local_config = replace(config, endpoint_url=endpoint.url)
+            async with Ingestor(local_config, client=endpoint.client) as ingestor:
+                plan = await ingestor.plan(args.sources, date=args.date)
+                outcome["plan"] = plan
+                report = await ingestor.ingest(plan, dry_run=args.dry_run, on_result=keep)
+            landed = await list_objects(endpoint.client, config.bucket)
+            print(f"async-ingest: objects in s3://{config.bucket} on the trial endpoint:", file=sys.stderr)
+            for key, size in landed:
+                print(f"  {size:>12}  {key}", file=sys.stderr)
+            return report
+
+    ingestor = Ingestor(config)
+    plan = await ingestor.plan(args.sources, date=args.date)
+    outcome["plan"] = plan
+    if args.dry_run:
+        return await ingestor.ingest(plan, dry_run=True)
+    async with ingestor:
+        return await ingestor.ingest(plan, on_result=keep)
+
+
+async def _main_async(args: argparse.Namespace, config: IngestConfig, outcome: dict[str, Any]) -> IngestReport | None:
+    """Run, and turn SIGINT/SIGTERM into a cancellation that still aborts open uploads."""
+    import anyio
+
+    report: IngestReport | None = None
+    with anyio.CancelScope() as run_scope:
+        async with anyio.create_task_group() as tg:
+
+            async def watch_signals() -> None:
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    async for signum in signals:
+                        if "signal" in outcome:
+                            # A second signal: the user wants out now, cleanup or not.
+                            print("async-ingest: interrupted again, exiting now", file=sys.stderr)
+                            os._exit(EXIT_SIGINT if signum == signal.SIGINT else EXIT_SIGTERM)
+                        outcome["signal"] = signum
+                        print("async-ingest: interrupted, aborting uploads in flight…", file=sys.stderr)
+                        run_scope.cancel()
+
+            tg.start_soon(watch_signals)
+            try:
+                report = await _run(args, config, outcome)
+            except IngestError as exc:
+                outcome["error"] = exc
+            finally:
+                tg.cancel_scope.cancel()
+    return report
+
+
+def _interrupted_report(outcome: dict[str, Any]) -> IngestReport | None:
+    plan = outcome.get("plan")
+    if plan is None:
+        return None
+    report: IngestReport = plan.report(outcome["results"], missing=FileStatus.INTERRUPTED)
+    return report
+
+
+def _emit(report: IngestReport, args: argparse.Namespace) -> None:
+    if args.json:
+        json.dump(report.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(format_report(report))
+    _print_failures(report.files, sys.stderr)
+
+
+def _usage_error(message: str) -> NoReturn:
+    print(f"async-ingest: error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = config_from_args(args)
+    except IngestError as exc:
+        _usage_error(str(exc))
+
+    import anyio
+
+    outcome: dict[str, Any] = {"results": {}}
+    try:
+        report = anyio.run(_main_async, args, config, outcome, backend="asyncio")
+    except KeyboardInterrupt:
+        outcome["signal"] = signal.SIGINT
+        report = None
+
+    if "error" in outcome:
+        _usage_error(str(outcome["error"]))
+    signum = outcome.get("signal")
+    if signum is not None:
+        partial = _interrupted_report(outcome)
+        if partial is not None:
+            _emit(partial, args)
+        return EXIT_SIGINT if signum == signal.SIGINT else EXIT_SIGTERM
+    assert report is not None
+    _emit(report, args)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def run() -> NoReturn:
+    """Console-script entry point."""
+    sys.exit(main())

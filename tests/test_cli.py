@@ -1,0 +1,247 @@
+"""The async-ingest command, run as a real process against the test server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import SECRET_KEY, objects, open_uploads
+
+MiB = 2**20
+
+
+def run_cli(
+    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m async_ingest ARGS` with the test's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "async_ingest", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def endpoint_env(s3_endpoint: str) -> dict[str, str]:
+    """The endpoint given the standard AWS way."""
+    return {"AWS_ENDPOINT_URL": s3_endpoint}
+
+
+def test_help_and_version_do_not_import_botocore() -> None:
+    """--help and --version answer without loading the S3 stack."""
+    code = (
+        "import sys\n"
+        "from async_ingest import cli\n"
+        "for flags in (['--help'], ['--version']):\n"
+        "    try:\n"
+        "        cli.main(flags)\n"
+        "    except SystemExit as exc:\n"
+        "        assert exc.code == 0, exc.code\n"
+        "heavy = {'botocore', 'aiobotocore', 'aioboto3', 'aiohttp'}\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in heavy)\n"
+        "assert not loaded, loaded\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "{zone}/{origin}/{format}/{category}/{yyyy}/{mm}/{dd}/{filename}" in done.stdout
+    assert "async-ingest 0." in done.stdout
+
+
+def test_upload_with_json_report(
+    endpoint_env: dict[str, str], bucket: str, s3: Any, make_file: Callable[..., Path]
+) -> None:
+    """The plain form uploads every file and --json prints one JSON document on stdout."""
+    movies = make_file("movies.csv", 11 * MiB)
+    series = make_file("series.csv", 4000)
+    done = run_cli(
+        "--bucket", bucket, "--date", "2022-05-02", "--part-size", "5MiB", "--multipart-threshold", "5MiB",
+        "--json", movies, series, env=endpoint_env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["bucket"] == bucket
+    assert report["summary"]["uploaded"] == 2
+    assert [(f["key"], f["status"], f["category"], f["size"], f["error"]) for f in report["files"]] == [
+        ("Raw/Local/CSV/Movies/2022/05/02/movies.csv", "uploaded", "Movies", 11 * MiB, None),
+        ("Raw/Local/CSV/Series/2022/05/02/series.csv", "uploaded", "Series", 4000, None),
+    ]
+    assert objects(s3, bucket) == {
+        "Raw/Local/CSV/Movies/2022/05/02/movies.csv": movies.read_bytes(),
+        "Raw/Local/CSV/Series/2022/05/02/series.csv": series.read_bytes(),
+    }
+
+
+def test_table_output_and_bucket_from_env(
+    endpoint_env: dict[str, str], bucket: str, s3: Any, make_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Without --json a table is printed; the bucket may come from ASYNC_INGEST_BUCKET; directories expand."""
+    make_file("in/movies.csv", 10)
+    make_file("in/series.csv", 10)
+    done = run_cli(
+        "--date", "2022-05-02", "--layout", "hive",
+        f"Films={tmp_path / 'in' / 'movies.csv'}", tmp_path / "in" / "series.csv",
+        env={**endpoint_env, "ASYNC_INGEST_BUCKET": bucket},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "uploaded" in done.stdout
+    assert "Raw/Local/CSV/Films/year=2022/month=05/day=02/movies.csv" in done.stdout
+    assert "2 files: 2 uploaded" in done.stdout
+    assert sorted(objects(s3, bucket)) == [
+        "Raw/Local/CSV/Films/year=2022/month=05/day=02/movies.csv",
+        "Raw/Local/CSV/Series/year=2022/month=05/day=02/series.csv",
+    ]
+
+
+def test_dry_run_writes_nothing(
+    endpoint_env: dict[str, str], bucket: str, s3: Any, make_file: Callable[..., Path]
+) -> None:
+    """--dry-run prints the planned keys and uploads nothing."""
+    done = run_cli(
+        "--bucket", bucket, "--date", "2022-05-02", "--dry-run", make_file("movies.csv", 10), env=endpoint_env
+    )
+    assert done.returncode == 0, done.stderr
+    assert "planned" in done.stdout
+    assert "Raw/Local/CSV/Movies/2022/05/02/movies.csv" in done.stdout
+    assert objects(s3, bucket) == {}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["--bucket", "Bad_Bucket", "{file}"], "invalid bucket name 'Bad_Bucket'", id="bucket-name"),
+        pytest.param(["--bucket", "lake", "--date", "2022-13-01", "{file}"], "invalid date '2022-13-01'", id="date"),
+        pytest.param(["--bucket", "lake", "--date", "02/05/2022", "{file}"], "invalid date", id="date-format"),
+        pytest.param(["--bucket", "lake", "--frobnicate", "{file}"], "unrecognized arguments", id="unknown-option"),
+        pytest.param(["{file}"], "no bucket given", id="no-bucket"),
+        pytest.param(["--bucket", "lake", "{missing}"], "nope.csv: no such file", id="missing-file"),
+        pytest.param(["--bucket", "lake", "{directory}/"], "no regular files", id="empty-dir"),
+        pytest.param(["--bucket", "lake", "--zone", "a/b", "{file}"], "key piece 'zone'", id="zone"),
+        pytest.param(["--bucket", "lake", "--layout", "{zone}/{oops}", "{file}"], "unknown field {oops}", id="layout"),
+        pytest.param(["--bucket", "lake", "--tz", "Nowhere/Land", "{file}"], "unknown time zone", id="tz"),
+        pytest.param(["--bucket", "lake", "--part-size", "1MiB", "{file}"], "part size", id="part-size"),
+        pytest.param(["--bucket", "lake", "--part-size", "lots", "{file}"], "invalid size 'lots'", id="size"),
+        pytest.param(["--bucket", "lake", "--concurrency", "0", "{file}"], "invalid number", id="concurrency"),
+        pytest.param(["--bucket", "lake"], "required: SOURCE", id="no-source"),
+    ],
+)
+def test_usage_errors_exit_2(
+    args: list[str], message: str, endpoint_env: dict[str, str], make_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Usage and configuration errors exit 2 with one clear line, no traceback, nothing uploaded."""
+    (tmp_path / "empty").mkdir()
+    values = {
+        "file": str(make_file("movies.csv", 10)),
+        "missing": str(tmp_path / "nope.csv"),
+        "directory": str(tmp_path / "empty"),
+    }
+    done = run_cli(
+        *[a.format(**values) if a.startswith("{") and a.rstrip("/").strip("{}") in values else a for a in args],
+        env=endpoint_env,
+    )
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+def test_non_utf8_file_name_exits_2(endpoint_env: dict[str, str], bucket: str, s3: Any, tmp_path: Path) -> None:
+    """A file name that cannot be a UTF-8 key is named in the error, and nothing of the run is uploaded."""
+    (tmp_path / "good.csv").write_bytes(b"x")
+    with open(os.fsencode(tmp_path) + b"/caf\xe9.csv", "wb") as handle:
+        handle.write(b"y")
+    done = run_cli("--bucket", bucket, tmp_path, env=endpoint_env)
+    assert done.returncode == 2, done.stderr
+    assert "caf" in done.stderr
+    assert "UTF-8" in done.stderr
+    assert objects(s3, bucket) == {}
+
+
+def test_missing_bucket_exits_1(endpoint_env: dict[str, str], make_file: Callable[..., Path]) -> None:
+    """A bucket that does not exist fails the files: exit 1, the bucket named, no traceback."""
+    done = run_cli("--bucket", "no-such-bucket-anywhere", make_file("movies.csv", 10), env=endpoint_env)
+    assert done.returncode == 1
+    assert "bucket 'no-such-bucket-anywhere' does not exist" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "failed" in done.stdout
+
+
+def test_zero_byte_file_is_uploaded(
+    endpoint_env: dict[str, str], bucket: str, s3: Any, make_file: Callable[..., Path]
+) -> None:
+    """A 0-byte file is valid input and lands as an empty object."""
+    done = run_cli("--bucket", bucket, "--date", "2022-05-02", make_file("empty.csv", 0), env=endpoint_env)
+    assert done.returncode == 0, done.stderr
+    assert objects(s3, bucket) == {"Raw/Local/CSV/Empty/2022/05/02/empty.csv": b""}
+
+
+def test_secret_never_printed(endpoint_env: dict[str, str], bucket: str, make_file: Callable[..., Path]) -> None:
+    """The secret access key appears in no output, even at debug level."""
+    done = run_cli("--bucket", bucket, "--log-level", "debug", "--json", make_file("movies.csv", 10), env=endpoint_env)
+    assert done.returncode == 0, done.stderr
+    assert SECRET_KEY not in done.stdout
+    assert SECRET_KEY not in done.stderr
+
+
+def test_local_trial_endpoint(make_file: Callable[..., Path]) -> None:
+    """--local starts a trial endpoint in-process, uploads over HTTP and lists what landed."""
+    done = run_cli(
+        "--local", "--date", "2022-05-02", "--json", make_file("movies.csv", 1000), make_file("series.csv", 10)
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["summary"]["uploaded"] == 2
+    assert report["endpoint_url"].startswith("http://127.0.0.1:")
+    assert "data is gone when this run ends" in done.stderr
+    assert "1000  Raw/Local/CSV/Movies/2022/05/02/movies.csv" in done.stderr
+
+
+def test_sigint_aborts_and_exits_130(
+    endpoint_env: dict[str, str], bucket: str, s3: Any, make_file: Callable[..., Path]
+) -> None:
+    """Ctrl-C mid-upload stops the run, aborts its multipart upload and exits 130."""
+    source = make_file("movies.csv", 200 * MiB)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "async_ingest",
+            "--bucket",
+            bucket,
+            "--part-size",
+            "5MiB",
+            "--concurrency",
+            "2",
+            "--json",
+            str(source),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **endpoint_env},
+    )
+    deadline = time.monotonic() + 60
+    while not open_uploads(s3, bucket) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert open_uploads(s3, bucket), "the upload never started"
+    process.send_signal(signal.SIGINT)
+    stopped = time.monotonic()
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert time.monotonic() - stopped < 10
+    assert open_uploads(s3, bucket) == []
+    assert objects(s3, bucket) == {}
+    report = json.loads(stdout)
+    assert report["files"][0]["status"] == "interrupted"
+    assert "Traceback" not in stderr
