@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +49,21 @@ class Algorithm:
     def b64(self, data: bytes) -> str:
         """The base64 wire form of the checksum of *data*."""
         return self.encode(self.compute(data))
+
+    def file_b64(self, fd: int, size: int, chunk: int = 8 * 1024 * 1024) -> str:
+        """The wire-form checksum of the first *size* bytes of open file *fd* (blocking: run it in a thread)."""
+        if self.combine is None:
+            hasher = hashlib.sha256()
+            for offset in range(0, size, chunk):
+                hasher.update(os.pread(fd, min(chunk, size - offset), offset))
+            return self.encode(hasher.digest())
+        total = 0
+        for offset in range(0, size, chunk):
+            data = os.pread(fd, min(chunk, size - offset), offset)
+            value = self.compute(data)
+            assert isinstance(value, int)
+            total = self.combine(total, value, len(data)) if offset else value
+        return self.encode(total)
 
     def combine_all(self, parts: list[tuple[int | bytes, int]]) -> int | None:
         """The checksum of the concatenation of parts given as (checksum, length); None if not combinable."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,7 +30,18 @@ MAX_SINGLE_PUT = 5 * GiB
 Checksum = Literal["crc64nvme", "crc32c", "crc32", "sha256", "none"]
 CHECKSUMS: tuple[Checksum, ...] = ("crc64nvme", "crc32c", "crc32", "sha256", "none")
 
+IfExists = Literal["skip", "overwrite", "fail"]
+IF_EXISTS: tuple[IfExists, ...] = ("skip", "overwrite", "fail")
+
+#: Manifests go beside the data, under names Spark, Glue and Athena skip (leading underscore).
+DEFAULT_MANIFEST_LAYOUT = "{zone}/{origin}/_manifests/{yyyy}/{mm}/{dd}/{filename}"
+
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _one_of(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
 
 
 def validate_bucket_name(bucket: str) -> str:
@@ -89,6 +101,22 @@ class IngestConfig:
     abort_timeout: float = 10.0
     #: IANA time zone whose "today" is the default processing date (None: the local zone).
     timezone: str | None = None
+    #: What to do when an object already sits at a file's key: ``skip`` it when its stored
+    #: checksum equals the file's (else upload), ``overwrite`` always, ``fail`` never replace.
+    if_exists: IfExists = "skip"
+    #: Write a JSON manifest of the run to the lake (``manifest_layout``), after the files.
+    manifest: bool = True
+    manifest_layout: str = DEFAULT_MANIFEST_LAYOUT
+    #: Write an empty ``_SUCCESS`` object into each partition whose files all landed.
+    success_marker: bool = False
+    #: Content-Type of every object; None guesses it from the file's extension.
+    content_type: str | None = None
+    #: Server-side encryption: ``AES256`` or ``aws:kms`` (with ``sse_kms_key_id``), None for the bucket's default.
+    sse: Literal["AES256", "aws:kms"] | None = None
+    sse_kms_key_id: str | None = None
+    storage_class: str | None = None
+    #: User metadata stored with every object (``x-amz-meta-*``).
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         validate_bucket_name(self.bucket)
@@ -105,13 +133,22 @@ class IngestConfig:
             raise ConfigError(f"multipart threshold must be between 0 and 5 GiB, got {self.multipart_threshold} bytes")
         if self.checksum not in CHECKSUMS:
             raise ConfigError(f"unknown checksum {self.checksum!r}: use one of {', '.join(CHECKSUMS)}")
-        if self.request_checksum_calculation not in ("when_supported", "when_required"):
-            raise ConfigError(
-                f"request_checksum_calculation must be 'when_supported' or 'when_required', "
-                f"got {self.request_checksum_calculation!r}"
-            )
-        if self.addressing_style not in ("auto", "path", "virtual"):
-            raise ConfigError(f"addressing style must be auto, path or virtual, got {self.addressing_style!r}")
+        _one_of("request_checksum_calculation", self.request_checksum_calculation, ("when_supported", "when_required"))
+        _one_of("addressing_style", self.addressing_style, ("auto", "path", "virtual"))
+        _one_of("if_exists", self.if_exists, IF_EXISTS)
+        if self.sse is not None:
+            _one_of("sse", self.sse, ("AES256", "aws:kms"))
+        if self.sse_kms_key_id and self.sse != "aws:kms":
+            raise ConfigError("sse_kms_key_id needs sse='aws:kms'")
+        if self.storage_class is not None and not re.fullmatch(r"[A-Z_]+", self.storage_class):
+            raise ConfigError(f"invalid storage class {self.storage_class!r}: use S3's name, such as STANDARD_IA")
+        for name, value in self.metadata.items():
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or not value.isprintable() or not value.isascii():
+                raise ConfigError(
+                    f"invalid metadata {name}={value!r}: names are letters, digits, '-', '_', '.'; "
+                    "values printable ASCII"
+                )
+        KeyBuilder(date=datetime.date(2000, 1, 1), layout=self.manifest_layout, zone=self.zone, origin=self.origin)
         if not 1 <= self.max_attempts <= 20:
             raise ConfigError(f"max attempts must be between 1 and 20, got {self.max_attempts}")
         if self.abort_timeout <= 0:
@@ -128,6 +165,11 @@ class IngestConfig:
                 f"unknown time zone {self.timezone!r}; use an IANA name such as 'Europe/Lisbon' or 'UTC'"
             ) from None
         return datetime.datetime.now(zone).date()
+
+    def manifest_key(self, date: datetime.date, run_id: str) -> str:
+        """Where the manifest of run *run_id* goes."""
+        keys = KeyBuilder(date=date, layout=self.manifest_layout, zone=self.zone, origin=self.origin)
+        return keys.key_for(f"{run_id}.json", category="_manifests")
 
     def key_builder(self, date: datetime.date) -> KeyBuilder:
         """The key builder of a run on processing date *date*."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime
 import enum
+import json
 import logging
+import mimetypes
 import os
 import time
 import uuid
@@ -27,6 +29,19 @@ log = logging.getLogger("async_ingest")
 
 SourceArg = str | os.PathLike[str] | Source
 ResultCallback = Callable[[FileResult], None]
+
+
+def _first_leaf(error: BaseException) -> BaseException:
+    """The first exception inside (possibly nested) exception groups."""
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
+
+
+def _guess_type(name: str) -> str:
+    """A Content-Type from a file name; CSV and friends are text, unknown is binary."""
+    guessed, _ = mimetypes.guess_type(name, strict=False)
+    return guessed or "application/octet-stream"
 
 
 def _new_run_id(now: datetime.datetime) -> str:
@@ -188,7 +203,11 @@ class Ingestor:
             workers=self.config.concurrency,
             checksum=algorithm(self.config.checksum),
             abort_timeout=self.config.abort_timeout,
+            if_exists=self.config.if_exists,
+            object_args=self._object_args,
         )
+        if not mimetypes.inited:
+            await anyio.to_thread.run_sync(mimetypes.init)  # reads the system's MIME tables once
         results: dict[str, FileResult] = {}
         log.info(
             "run %s: ingesting %d files into s3://%s",
@@ -203,7 +222,7 @@ class Ingestor:
             try:
                 outcome = await transfer.upload(spec)
             except* EXPECTED_ERRORS as group:
-                exc = group.exceptions[0]
+                exc = _first_leaf(group)
                 message, code = describe_error(exc, bucket=plan.bucket, key=spec.key)
                 notes = getattr(exc, "__notes__", None) or getattr(group, "__notes__", None) or []
                 if notes:
@@ -217,18 +236,20 @@ class Ingestor:
                 )
                 log.warning("%s failed: %s", spec.key, message, extra={"run_id": plan.run_id, "key": spec.key})
             else:
+                status = FileStatus.SKIPPED if outcome.skipped else FileStatus.UPLOADED
                 result = plan.result(
                     spec,
-                    FileStatus.UPLOADED,
+                    status,
                     parts=outcome.parts,
                     etag=outcome.etag,
-                    checksum_algorithm=self.config.checksum if outcome.checksum else None,
+                    checksum_algorithm=outcome.checksum_algorithm,
                     checksum=outcome.checksum,
                     version_id=outcome.version_id,
                     duration=time.perf_counter() - started,
                 )
                 log.info(
-                    "uploaded %s (%d bytes, %d parts)",
+                    "%s %s (%d bytes, %d parts)",
+                    status.value,
                     spec.key,
                     spec.size,
                     outcome.parts,
@@ -247,7 +268,51 @@ class Ingestor:
         async with anyio.create_task_group() as tg:
             for spec in plan.uploads:
                 tg.start_soon(limited, spec)
-        return plan.report(results, missing=FileStatus.INTERRUPTED)
+        report = plan.report(results, missing=FileStatus.INTERRUPTED)
+        return await self._finish(report)
+
+    def _object_args(self, spec: UploadSpec) -> dict[str, Any]:
+        """The object settings sent with every PutObject / CreateMultipartUpload."""
+        config = self.config
+        args: dict[str, Any] = {"ContentType": config.content_type or _guess_type(spec.source.name)}
+        if config.sse:
+            args["ServerSideEncryption"] = config.sse
+        if config.sse_kms_key_id:
+            args["SSEKMSKeyId"] = config.sse_kms_key_id
+        if config.storage_class:
+            args["StorageClass"] = config.storage_class
+        if config.metadata:
+            args["Metadata"] = dict(config.metadata)
+        return args
+
+    async def _finish(self, report: IngestReport) -> IngestReport:
+        """Write the run's markers and manifest after its files; their failures go in the report."""
+        from ._transfer import EXPECTED_ERRORS, describe_error
+
+        errors: list[str] = []
+        bucket = report.bucket
+
+        async def put(key: str, body: bytes, content_type: str) -> None:
+            try:
+                await self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+            except EXPECTED_ERRORS as exc:
+                errors.append(f"could not write s3://{bucket}/{key}: {describe_error(exc, bucket=bucket, key=key)[0]}")
+
+        if self.config.success_marker:
+            partitions: dict[str, bool] = {}
+            for result in report.files:
+                partition = result.key.rpartition("/")[0]
+                landed = result.status in (FileStatus.UPLOADED, FileStatus.SKIPPED)
+                partitions[partition] = partitions.get(partition, True) and landed
+            for partition, complete in partitions.items():
+                if complete and partition:
+                    await put(f"{partition}/_SUCCESS", b"", "application/octet-stream")
+        manifest_key = None
+        if self.config.manifest and report.files:
+            manifest_key = self.config.manifest_key(report.date, report.run_id)
+            document = replace(report, manifest_key=manifest_key, errors=tuple(errors)).to_dict()
+            await put(manifest_key, json.dumps(document, indent=2).encode(), "application/json")
+        return replace(report, manifest_key=manifest_key, errors=tuple(errors))
 
 
 async def ingest(

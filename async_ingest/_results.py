@@ -80,6 +80,10 @@ class IngestReport:
     files: tuple[FileResult, ...]
     dry_run: bool = False
     endpoint_url: str | None = None
+    #: Where the run's manifest was written, if it was.
+    manifest_key: str | None = None
+    #: Failures of the run itself rather than of a file (manifest, _SUCCESS markers).
+    errors: tuple[str, ...] = ()
     summary: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -93,8 +97,8 @@ class IngestReport:
 
     @property
     def ok(self) -> bool:
-        """True when no file failed or was interrupted."""
-        return all(result.ok for result in self.files)
+        """True when no file failed or was interrupted and the run's own writes succeeded."""
+        return not self.errors and all(result.ok for result in self.files)
 
     @property
     def failed(self) -> tuple[FileResult, ...]:
@@ -112,6 +116,8 @@ class IngestReport:
         if failed:
             names = ", ".join(r.source for r in failed[:5]) + (" …" if len(failed) > 5 else "")
             raise IngestFailedError(f"{len(failed)} of {len(self.files)} files failed: {names}", report=self)
+        if self.errors:
+            raise IngestFailedError("; ".join(self.errors), report=self)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of the whole report."""
@@ -124,6 +130,8 @@ class IngestReport:
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat(),
             "duration": round(self.duration, 6),
+            "manifest_key": self.manifest_key,
+            "errors": list(self.errors),
             "summary": dict(self.summary),
             "files": [result.to_dict() for result in self.files],
         }

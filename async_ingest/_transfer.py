@@ -17,7 +17,7 @@ import anyio
 import anyio.lowlevel
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
-from ._checksum import Algorithm
+from ._checksum import ALGORITHMS, Algorithm
 from ._exceptions import IngestError, SourceError
 from ._plan import UploadSpec
 
@@ -31,12 +31,14 @@ EXPECTED_ERRORS: tuple[type[Exception], ...] = (IngestError, ClientError, BotoCo
 
 @dataclass(frozen=True)
 class TransferOutcome:
-    """What S3 answered for one successful upload."""
+    """What S3 answered for one file that is in place (uploaded, or found already there)."""
 
     etag: str | None
     parts: int
     checksum: str | None
+    checksum_algorithm: str | None
     version_id: str | None
+    skipped: bool = False
 
 
 def _multipart_checksum(
@@ -92,6 +94,22 @@ def _read_exactly(fd: int, offset: int, length: int, spec: UploadSpec) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+class ChecksumMismatchError(IngestError):
+    """What S3 stored does not match the local file."""
+
+
+class ObjectExistsError(IngestError):
+    """An object already sits at the key and the run was told not to replace it."""
+
+
+def _check_answer(spec: UploadSpec, number: int, sent: str, answered: str | None) -> None:
+    """Raise if S3 reports a part checksum other than the one sent with the part."""
+    if answered is not None and answered != sent:
+        raise ChecksumMismatchError(
+            f"part {number} of {spec.key}: S3 answered checksum {answered}, the part's is {sent}; not completed"
+        )
+
+
 class Transfer:
     """Uploads files to one bucket through one client, sharing one limit on requests in flight."""
 
@@ -104,6 +122,8 @@ class Transfer:
         workers: int,
         checksum: Algorithm | None,
         abort_timeout: float,
+        if_exists: str = "skip",
+        object_args: Callable[[UploadSpec], dict[str, Any]] | None = None,
         on_bytes: Callable[[UploadSpec, int], None] | None = None,
     ) -> None:
         self._s3 = client
@@ -112,17 +132,76 @@ class Transfer:
         self._workers = workers
         self._checksum = checksum
         self._abort_timeout = abort_timeout
+        self._if_exists = if_exists
+        self._object_args = object_args
         self._on_bytes = on_bytes
 
     async def upload(self, spec: UploadSpec) -> TransferOutcome:
-        """Upload *spec*'s file to its key; raise on failure, leaving no partial object or open upload."""
+        """Upload *spec*'s file to its key; raise on failure, leaving no partial object or open upload.
+
+        With ``if_exists="skip"`` an object whose stored checksum equals the file's is left alone
+        (``skipped``); with ``"fail"`` an existing object is an error and the write is conditional
+        (``If-None-Match: *``), so a concurrent writer cannot be overwritten either.
+        """
         fd = await anyio.to_thread.run_sync(_open_checked, spec)
         try:
+            if self._if_exists != "overwrite":
+                existing = await self._head(spec.key)
+                if existing is not None:
+                    if self._if_exists == "fail":
+                        raise ObjectExistsError(
+                            f"s3://{self._bucket}/{spec.key} already exists; "
+                            "use --if-exists overwrite to replace it or skip to keep it"
+                        )
+                    same = await self._same_content(existing, spec, fd)
+                    if same is not None:
+                        return same
             if spec.multipart:
-                return await self._multipart(spec, fd)
-            return await self._single(spec, fd)
+                outcome = await self._multipart(spec, fd)
+            else:
+                outcome = await self._single(spec, fd)
         finally:
             os.close(fd)
+        return outcome
+
+    async def _head(self, key: str) -> dict[str, Any] | None:
+        """The object's HEAD with its checksum, or None if there is none (or we may not look)."""
+        try:
+            response: dict[str, Any] = await self._s3.head_object(Bucket=self._bucket, Key=key, ChecksumMode="ENABLED")
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status == 404:
+                return None
+            if status == 403:
+                # Writers often may PUT but not read; then existence cannot be checked and the
+                # upload goes ahead (a conditional write still guards --if-exists fail).
+                log.info("may not read s3://%s/%s; uploading without checking it", self._bucket, key)
+                return None
+            raise
+        return response
+
+    async def _same_content(self, head: dict[str, Any], spec: UploadSpec, fd: int) -> TransferOutcome | None:
+        """A skipped outcome if the stored object provably holds the file's bytes, else None."""
+        if head.get("ContentLength") != spec.size:
+            return None
+        if head.get("ChecksumType") == "COMPOSITE":
+            return None  # a checksum of part checksums: not comparable without the part layout
+        for algo in ALGORITHMS.values():
+            stored = head.get(algo.parameter)
+            if stored and "-" not in stored:
+                local = await anyio.to_thread.run_sync(algo.file_b64, fd, spec.size)
+                if local != stored:
+                    return None
+                _check_unchanged(fd, spec)
+                return TransferOutcome(
+                    etag=_strip_etag(head.get("ETag")),
+                    parts=0,
+                    checksum=stored,
+                    checksum_algorithm=algo.name,
+                    version_id=head.get("VersionId"),
+                    skipped=True,
+                )
+        return None  # no checksum stored: identity cannot be proven, so upload
 
     def _read(self, fd: int, spec: UploadSpec, number: int, verify: bool) -> tuple[bytes, int | bytes | None]:
         """Read part *number* and checksum it (runs in a worker thread); *verify*: then check the file is unchanged."""
@@ -136,21 +215,11 @@ class Transfer:
         if self._on_bytes is not None:
             self._on_bytes(spec, nbytes)
 
-    async def _single(self, spec: UploadSpec, fd: int) -> TransferOutcome:
-        algo = self._checksum
-        async with self._slots:
-            data, digest = await anyio.to_thread.run_sync(self._read, fd, spec, 1, True)
-            extra = self._checksum_args(digest)
-            response = await self._s3.put_object(
-                Bucket=self._bucket, Key=spec.key, Body=data, ContentLength=spec.size, **extra
-            )
-        self._progress(spec, spec.size)
-        return TransferOutcome(
-            etag=_strip_etag(response.get("ETag")),
-            parts=1,
-            checksum=extra.get(algo.parameter) if algo else None,
-            version_id=response.get("VersionId"),
-        )
+    def _write_args(self, spec: UploadSpec) -> dict[str, Any]:
+        args = self._object_args(spec) if self._object_args is not None else {}
+        if self._if_exists == "fail":
+            args["IfNoneMatch"] = "*"
+        return args
 
     def _checksum_args(self, digest: int | bytes | None) -> dict[str, str]:
         """The request fields that carry a part's (or a small file's) checksum."""
@@ -158,9 +227,57 @@ class Transfer:
             return {}
         return {"ChecksumAlgorithm": self._checksum.s3_name, self._checksum.parameter: self._checksum.encode(digest)}
 
+    async def _single(self, spec: UploadSpec, fd: int) -> TransferOutcome:
+        algo = self._checksum
+        async with self._slots:
+            data, digest = await anyio.to_thread.run_sync(self._read, fd, spec, 1, True)
+            extra = self._checksum_args(digest)
+            response = await self._s3.put_object(
+                Bucket=self._bucket,
+                Key=spec.key,
+                Body=data,
+                ContentLength=spec.size,
+                **extra,
+                **self._write_args(spec),
+            )
+        sent = extra.get(algo.parameter) if algo else None
+        if algo is not None:
+            await self._verify(spec, sent, response.get(algo.parameter), None)
+        self._progress(spec, spec.size)
+        return TransferOutcome(
+            etag=_strip_etag(response.get("ETag")),
+            parts=1,
+            checksum=sent,
+            checksum_algorithm=algo.name if algo else None,
+            version_id=response.get("VersionId"),
+        )
+
+    async def _verify(self, spec: UploadSpec, sent: str | None, answered: str | None, size: int | None) -> None:
+        """Fail, and remove the object, if what S3 reports storing is not the local file."""
+        problem = None
+        if size is not None and size != spec.size:
+            problem = f"S3 stored {size} bytes, the file has {spec.size}"
+        elif sent is not None and answered is not None and answered.split("-")[0] != sent.split("-")[0]:
+            # (composite checksums end in -<parts>, which some stores leave out)
+            problem = f"S3 answered checksum {answered}, the file's is {sent}"
+        if problem is None:
+            return
+        with anyio.move_on_after(self._abort_timeout, shield=True):
+            try:
+                await self._s3.delete_object(Bucket=self._bucket, Key=spec.key)
+            except EXPECTED_ERRORS as exc:
+                problem += (
+                    f"; removing the object failed too: {describe_error(exc, bucket=self._bucket, key=spec.key)[0]}"
+                )
+            else:
+                problem += "; the object was removed"
+        raise ChecksumMismatchError(
+            f"s3://{self._bucket}/{spec.key} does not match {os.fsdecode(spec.source)}: {problem}"
+        )
+
     async def _multipart(self, spec: UploadSpec, fd: int) -> TransferOutcome:
         algo = self._checksum
-        create_args: dict[str, Any] = {}
+        create_args: dict[str, Any] = self._object_args(spec) if self._object_args is not None else {}
         if algo is not None:
             create_args["ChecksumAlgorithm"] = algo.s3_name
             if algo.combine is not None:
@@ -195,6 +312,8 @@ class Transfer:
                             **extra,
                         )
                         del data
+                    if algo is not None:
+                        _check_answer(spec, number, extra[algo.parameter], response.get(algo.parameter))
                     parts[number - 1] = {"PartNumber": number, "ETag": response["ETag"]}
                     if algo is not None:
                         parts[number - 1][algo.parameter] = extra[algo.parameter]
@@ -207,9 +326,11 @@ class Transfer:
             # A file that changed while its parts were read must not be completed.
             await anyio.to_thread.run_sync(_check_unchanged, fd, spec)
             complete_args: dict[str, Any] = {}
+            if self._if_exists == "fail":
+                complete_args["IfNoneMatch"] = "*"
             whole = algo.combine_all(digests) if algo is not None else None
             if algo is not None and whole is not None:
-                complete_args = {"ChecksumType": "FULL_OBJECT", algo.parameter: algo.encode(whole)}
+                complete_args.update({"ChecksumType": "FULL_OBJECT", algo.parameter: algo.encode(whole)})
             completed = await self._s3.complete_multipart_upload(
                 Bucket=self._bucket,
                 Key=spec.key,
@@ -220,10 +341,22 @@ class Transfer:
         except BaseException as exc:
             await self._abort(spec, upload_id, exc)
             raise
+        checksum = _multipart_checksum(algo, whole, digests)
+        # The assembled object is checked once more: its size, and its checksum where S3 keeps a
+        # full-object one.
+        head = await self._s3.head_object(Bucket=self._bucket, Key=spec.key, ChecksumMode="ENABLED")
+        stored = head.get(algo.parameter) if algo is not None else None
+        await self._verify(
+            spec,
+            checksum,
+            stored if stored is not None else completed.get(algo.parameter) if algo else None,
+            head.get("ContentLength"),
+        )
         return TransferOutcome(
             etag=_strip_etag(completed.get("ETag")),
             parts=spec.part_count,
-            checksum=_multipart_checksum(algo, whole, digests),
+            checksum=checksum,
+            checksum_algorithm=algo.name if algo else None,
             version_id=completed.get("VersionId"),
         )
 
@@ -259,6 +392,7 @@ _CODE_MESSAGES = {
     "BadDigest": "the bytes S3 received do not match their checksum; nothing was stored",
     "XAmzContentChecksumMismatch": "the bytes S3 received do not match their checksum; nothing was stored",
     "InvalidRequest": "the endpoint rejected the request: {detail}",
+    "PreconditionFailed": "s3://{bucket}/{key} appeared while uploading and was kept (--if-exists fail)",
     "PermanentRedirect": "bucket {bucket!r} is in another region; set --region to the bucket's region",
     "AuthorizationHeaderMalformed": "the request was signed for the wrong region: {detail}",
 }

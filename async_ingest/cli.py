@@ -15,10 +15,11 @@ import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from ._config import CHECKSUMS, IngestConfig
-from ._exceptions import IngestError
+from ._config import CHECKSUMS, DEFAULT_MANIFEST_LAYOUT, IngestConfig
+from ._exceptions import ConfigError, IngestError
 from ._keys import LAYOUTS
 from ._results import FileResult, FileStatus, IngestReport
 from ._version import __version__
@@ -81,6 +82,32 @@ def parse_date(text: str) -> datetime.date:
         return datetime.date.fromisoformat(text)
     except ValueError:
         raise problem from None
+
+
+def parse_metadata(text: str) -> tuple[str, str]:
+    """A KEY=VALUE pair."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"invalid metadata {text!r}: use KEY=VALUE")
+    return key, value
+
+
+def check_report_path(path: Path) -> None:
+    """Fail before any upload if the report could not be written to *path*."""
+    parent = path.parent if str(path.parent) else Path()
+    if path.is_dir():
+        raise ConfigError(f"--report {path}: is a directory")
+    if not parent.is_dir():
+        raise ConfigError(f"--report {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"--report {path}: not writable")
+
+
+def write_report(report: IngestReport, path: Path) -> None:
+    """Write the report as JSON, atomically (a reader never sees half a file)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
 
 
 def positive_int(text: str) -> int:
@@ -157,9 +184,44 @@ def build_parser() -> argparse.ArgumentParser:
         "--addressing-style", choices=("auto", "path", "virtual"), default="auto", help="S3 addressing style [auto]"
     )
 
+    objects = parser.add_argument_group("objects")
+    objects.add_argument(
+        "--if-exists",
+        choices=("skip", "overwrite", "fail"),
+        default="skip",
+        help="an object already at the key: skip it if its checksum matches the file (else upload), "
+        "always overwrite, or fail without replacing it [skip]",
+    )
+    objects.add_argument("--content-type", help="Content-Type of every object [guessed from the extension]")
+    objects.add_argument("--sse", choices=("AES256", "aws:kms"), help="server-side encryption [the bucket's default]")
+    objects.add_argument("--sse-kms-key-id", help="KMS key for --sse aws:kms")
+    objects.add_argument("--storage-class", help="S3 storage class, such as STANDARD_IA [STANDARD]")
+    objects.add_argument(
+        "--metadata",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        type=parse_metadata,
+        help="user metadata stored with every object (repeatable)",
+    )
+    objects.add_argument(
+        "--no-manifest", dest="manifest", action="store_false", help="do not write the run manifest to the lake"
+    )
+    objects.add_argument(
+        "--manifest-layout",
+        default=DEFAULT_MANIFEST_LAYOUT,
+        help="where the run manifest goes; {filename} is <run_id>.json [%(default)s]",
+    )
+    objects.add_argument(
+        "--success-marker",
+        action="store_true",
+        help="write an empty _SUCCESS object into each partition whose files all landed",
+    )
+
     output = parser.add_argument_group("output")
     output.add_argument("--dry-run", action="store_true", help="plan and print the keys; write nothing")
     output.add_argument("--json", action="store_true", help="print the run report as one JSON document on stdout")
+    output.add_argument("--report", type=Path, metavar="PATH", help="also write the run report as JSON to PATH")
     output.add_argument(
         "--log-level",
         choices=("debug", "info", "warning", "error"),
@@ -171,10 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> IngestConfig:
     """The run's configuration; raises ConfigError."""
+    if args.report is not None:
+        check_report_path(args.report)
     bucket = args.bucket or (LOCAL_BUCKET if args.local else None)
     if not bucket:
-        from ._exceptions import ConfigError
-
         raise ConfigError("no bucket given: pass --bucket or set ASYNC_INGEST_BUCKET (or try --local)")
     return IngestConfig(
         bucket=bucket,
@@ -192,6 +254,15 @@ def config_from_args(args: argparse.Namespace) -> IngestConfig:
         request_checksum_calculation=args.request_checksum_calculation,
         addressing_style=args.addressing_style,
         timezone=args.tz,
+        if_exists=args.if_exists,
+        manifest=args.manifest,
+        manifest_layout=args.manifest_layout,
+        success_marker=args.success_marker,
+        content_type=args.content_type,
+        sse=args.sse,
+        sse_kms_key_id=args.sse_kms_key_id,
+        storage_class=args.storage_class,
+        metadata=dict(args.metadata),
     )
 
 
@@ -244,8 +315,10 @@ def format_report(report: IngestReport) -> str:
     return "\n".join(lines)
 
 
-def _print_failures(results: Sequence[FileResult], stream: TextIO) -> None:
-    for result in results:
+def _print_failures(report: IngestReport, stream: TextIO) -> None:
+    for error in report.errors:
+        print(f"async-ingest: error: {error}", file=stream)
+    for result in report.files:
         if result.status is FileStatus.FAILED:
             print(f"async-ingest: error: {result.source}: {result.error}", file=stream)
         elif result.status is FileStatus.INTERRUPTED:
@@ -328,12 +401,17 @@ def _interrupted_report(outcome: dict[str, Any]) -> IngestReport | None:
 
 
 def _emit(report: IngestReport, args: argparse.Namespace) -> None:
+    if args.report is not None:
+        try:
+            write_report(report, args.report)
+        except OSError as exc:
+            print(f"async-ingest: error: could not write --report {args.report}: {exc.strerror}", file=sys.stderr)
     if args.json:
         json.dump(report.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print(format_report(report))
-    _print_failures(report.files, sys.stderr)
+    _print_failures(report, sys.stderr)
 
 
 def _usage_error(message: str) -> NoReturn:

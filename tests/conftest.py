@@ -62,7 +62,10 @@ def s3(s3_endpoint: str) -> Any:
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=SECRET_KEY,
         region_name="us-east-1",
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+        # No checksums unless asked: objects written here look like another tool's.
+        config=Config(
+            retries={"mode": "standard", "total_max_attempts": 1}, request_checksum_calculation="when_required"
+        ),
     )
 
 
@@ -87,12 +90,13 @@ def make_file(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
-def objects(s3: Any, bucket: str) -> dict[str, bytes]:
-    """Every object in *bucket*, key -> bytes."""
+def objects(s3: Any, bucket: str, *, manifests: bool = False) -> dict[str, bytes]:
+    """Every object in *bucket*, key -> bytes; run manifests only when asked."""
     found = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for item in page.get("Contents", []):
-            found[item["Key"]] = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            if manifests or "/_manifests/" not in item["Key"]:
+                found[item["Key"]] = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
     return found
 
 

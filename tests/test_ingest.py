@@ -286,7 +286,7 @@ async def test_borrowed_client_stays_open(
     async with Ingestor(bucket=bucket, client=client) as ingestor:
         assert ingestor.client is client
         assert (await ingestor.ingest([make_file("series.csv", 10)], date=DAY)).ok
-    listed = await client.list_objects_v2(Bucket=bucket)
+    listed = await client.list_objects_v2(Bucket=bucket, Prefix="Raw/Local/CSV/")
     assert listed["KeyCount"] == 1
 
 
@@ -335,3 +335,25 @@ async def test_report_to_dict(s3_endpoint: str, bucket: str, make_file: Callable
     assert {"source", "key", "category", "size", "status", "error", "etag", "checksum"} <= set(item)
     assert item["status"] == "uploaded"
     assert item["category"] == "Movies"
+
+
+@pytest.mark.parametrize("size", [1000, 12 * MiB], ids=["single", "multipart"])
+async def test_object_settings(
+    s3_endpoint: str, bucket: str, s3: Any, make_file: Callable[..., Path], size: int
+) -> None:
+    """Content-Type is guessed from the extension; SSE, storage class and metadata are applied."""
+    report = await async_ingest.ingest(
+        [make_file("movies.csv", size)],
+        bucket=bucket,
+        endpoint_url=s3_endpoint,
+        date=DAY,
+        sse="AES256",
+        storage_class="STANDARD_IA",
+        metadata={"source-system": "catalogue"},
+        **SMALL,
+    )
+    head = s3.head_object(Bucket=bucket, Key=report.files[0].key)
+    assert head["ContentType"] == "text/csv"
+    assert head["ServerSideEncryption"] == "AES256"
+    assert head["StorageClass"] == "STANDARD_IA"
+    assert head["Metadata"] == {"source-system": "catalogue"}
