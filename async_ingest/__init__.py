@@ -19,6 +19,7 @@ from ._ingestor import Ingestor, RunPlan, ingest
 from ._keys import LAYOUTS, KeyBuilder
 from ._plan import Source, UploadSpec
 from ._results import FileResult, FileStatus, IngestReport
+from ._sweep import StaleUpload
 from ._version import __version__
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "RunPlan",
     "Source",
     "SourceError",
+    "StaleUpload",
     "UploadSpec",
     "__version__",
     "ingest",

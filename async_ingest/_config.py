@@ -117,6 +117,8 @@ class IngestConfig:
     storage_class: str | None = None
     #: User metadata stored with every object (``x-amz-meta-*``).
     metadata: Mapping[str, str] = field(default_factory=dict)
+    #: Upload what symbolic links point to (True) or refuse them as sources (False).
+    follow_symlinks: bool = True
 
     def __post_init__(self) -> None:
         validate_bucket_name(self.bucket)

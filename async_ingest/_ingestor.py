@@ -22,10 +22,26 @@ from ._client import client_context
 from ._config import IngestConfig
 from ._plan import Source, UploadSpec, plan_uploads
 from ._results import FileResult, FileStatus, IngestReport
+from ._sweep import StaleUpload, sweep_uploads
 
 __all__ = ["Ingestor", "RunPlan", "ingest"]
 
 log = logging.getLogger("async_ingest")
+
+#: Errors that no other file of the run can escape either: once seen, files not yet started fail at once.
+RUN_WIDE_ERRORS = frozenset(
+    {
+        "NoSuchBucket",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "InvalidToken",
+        "NoCredentials",
+        "AllAccessDisabled",
+        "PermanentRedirect",
+        "AuthorizationHeaderMalformed",
+    }
+)
 
 SourceArg = str | os.PathLike[str] | Source
 ResultCallback = Callable[[FileResult], None]
@@ -162,6 +178,7 @@ class Ingestor:
                 keys,
                 part_size=self.config.part_size,
                 multipart_threshold=self.config.multipart_threshold,
+                follow_symlinks=self.config.follow_symlinks,
             )
         )
         return RunPlan(
@@ -217,7 +234,10 @@ class Ingestor:
             extra={"run_id": plan.run_id},
         )
 
+        fatal: tuple[str, str] | None = None
+
         async def ingest_one(spec: UploadSpec) -> None:
+            nonlocal fatal
             started = time.perf_counter()
             try:
                 outcome = await transfer.upload(spec)
@@ -235,6 +255,8 @@ class Ingestor:
                     duration=time.perf_counter() - started,
                 )
                 log.warning("%s failed: %s", spec.key, message, extra={"run_id": plan.run_id, "key": spec.key})
+                if code in RUN_WIDE_ERRORS and fatal is None:
+                    fatal = (message, code)
             else:
                 status = FileStatus.SKIPPED if outcome.skipped else FileStatus.UPLOADED
                 result = plan.result(
@@ -263,6 +285,14 @@ class Ingestor:
 
         async def limited(spec: UploadSpec) -> None:
             async with files:
+                if fatal is not None:
+                    # The same error would meet every remaining file: fail fast instead of asking.
+                    message, code = fatal
+                    result = plan.result(spec, FileStatus.FAILED, error=f"not attempted: {message}", error_code=code)
+                    results[spec.key] = result
+                    if on_result is not None:
+                        on_result(result)
+                    return
                 await ingest_one(spec)
 
         async with anyio.create_task_group() as tg:
@@ -270,6 +300,29 @@ class Ingestor:
                 tg.start_soon(limited, spec)
         report = plan.report(results, missing=FileStatus.INTERRUPTED)
         return await self._finish(report)
+
+    async def abort_stale_uploads(
+        self,
+        *,
+        prefix: str = "",
+        older_than: datetime.timedelta = datetime.timedelta(days=1),
+        dry_run: bool = False,
+    ) -> tuple[StaleUpload, ...]:
+        """Abort the bucket's multipart uploads under *prefix* started more than *older_than* ago.
+
+        Interrupted runs of any tool leave such uploads behind, billed until aborted.  With
+        *dry_run* they are only listed.
+        """
+        if self._state is not _State.OPENED:
+            raise RuntimeError("use the Ingestor as 'async with Ingestor(...) as ingestor:' first")
+        return await sweep_uploads(
+            self._client,
+            self.config.bucket,
+            prefix=prefix,
+            older_than=older_than,
+            dry_run=dry_run,
+            now=_utcnow(),
+        )
 
     def _object_args(self, spec: UploadSpec) -> dict[str, Any]:
         """The object settings sent with every PutObject / CreateMultipartUpload."""

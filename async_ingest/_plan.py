@@ -78,9 +78,11 @@ def parse_source(arg: str | os.PathLike[str] | Source) -> Source:
     return Source(Path(text))
 
 
-def _stat_regular(path: Path) -> os.stat_result:
+def _stat_regular(path: Path, *, follow_symlinks: bool = True) -> os.stat_result:
     """Stat *path*, and make sure it is a readable regular file."""
     shown = os.fsdecode(path)
+    if not follow_symlinks and path.is_symlink():
+        raise SourceError(f"{shown}: is a symbolic link, and symbolic links are refused", path=shown)
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -132,6 +134,7 @@ def plan_uploads(
     *,
     part_size: int,
     multipart_threshold: int,
+    follow_symlinks: bool = True,
 ) -> tuple[UploadSpec, ...]:
     """Decide every upload of a run, or raise before anything is sent.
 
@@ -140,7 +143,7 @@ def plan_uploads(
     specs: list[UploadSpec] = []
     by_key: dict[str, UploadSpec] = {}
     for source in resolve_sources(sources):
-        st = _stat_regular(source.path)
+        st = _stat_regular(source.path, follow_symlinks=follow_symlinks)
         name = source.path.name
         try:
             key = keys.key_for(name, category=source.category)

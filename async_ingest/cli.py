@@ -110,6 +110,15 @@ def write_report(report: IngestReport, path: Path) -> None:
     tmp.replace(path)
 
 
+def parse_age(text: str) -> datetime.timedelta:
+    """An age such as 90m, 24h or 7d."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"invalid age {text!r}: use a number and s, m, h or d, such as 24h")
+    number, unit = int(match.group(1)), match.group(2)
+    return datetime.timedelta(seconds=number * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit])
+
+
 def positive_int(text: str) -> int:
     """A whole number of at least 1."""
     try:
@@ -131,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "sources",
-        nargs="+",
+        nargs="*",
         metavar="SOURCE",
         help="a file, a directory (its regular files), or CATEGORY=PATH",
     )
@@ -218,6 +227,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="write an empty _SUCCESS object into each partition whose files all landed",
     )
 
+    objects.add_argument(
+        "--no-follow-symlinks",
+        dest="follow_symlinks",
+        action="store_false",
+        help="refuse sources that are symbolic links instead of uploading what they point to",
+    )
+
+    sweep = parser.add_argument_group(
+        "stale uploads",
+        "async-ingest --bucket B --abort-stale-uploads [--prefix P] [--older-than 24h] [--dry-run]",
+    )
+    sweep.add_argument(
+        "--abort-stale-uploads",
+        action="store_true",
+        help="instead of ingesting, abort multipart uploads left open (they are billed until aborted)",
+    )
+    sweep.add_argument("--prefix", default="", help="only uploads whose key starts with this [the whole bucket]")
+    sweep.add_argument(
+        "--older-than", type=parse_age, default="24h", help="only uploads started longer ago than this [24h]"
+    )
+
     output = parser.add_argument_group("output")
     output.add_argument("--dry-run", action="store_true", help="plan and print the keys; write nothing")
     output.add_argument("--json", action="store_true", help="print the run report as one JSON document on stdout")
@@ -263,6 +293,7 @@ def config_from_args(args: argparse.Namespace) -> IngestConfig:
         sse_kms_key_id=args.sse_kms_key_id,
         storage_class=args.storage_class,
         metadata=dict(args.metadata),
+        follow_symlinks=args.follow_symlinks,
     )
 
 
@@ -392,6 +423,36 @@ async def _main_async(args: argparse.Namespace, config: IngestConfig, outcome: d
     return report
 
 
+async def _sweep(args: argparse.Namespace, config: IngestConfig) -> int:
+    """List, and unless --dry-run abort, stale multipart uploads; exit 1 if an abort failed."""
+    from ._ingestor import Ingestor
+    from ._transfer import EXPECTED_ERRORS, describe_error
+
+    async with Ingestor(config) as ingestor:
+        try:
+            swept = await ingestor.abort_stale_uploads(
+                prefix=args.prefix, older_than=args.older_than, dry_run=args.dry_run
+            )
+        except EXPECTED_ERRORS as exc:
+            message, _ = describe_error(exc, bucket=config.bucket, key=args.prefix)
+            print(f"async-ingest: error: listing uploads in s3://{config.bucket}: {message}", file=sys.stderr)
+            return EXIT_FAILED
+    if args.json:
+        document = {"bucket": config.bucket, "dry_run": args.dry_run, "uploads": [u.to_dict() for u in swept]}
+        json.dump(document, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        verb = "would abort" if args.dry_run else "aborted"
+        for upload in swept:
+            state = "failed: " + upload.error if upload.error else (verb if args.dry_run or upload.aborted else "")
+            print(f"{upload.initiated:%Y-%m-%d %H:%M}  {upload.key}  {upload.upload_id}  {state}")
+        print(f"{len(swept)} stale uploads older than {args.older_than} under s3://{config.bucket}/{args.prefix}")
+    failures = [u for u in swept if u.error]
+    for upload in failures:
+        print(f"async-ingest: error: {upload.key}: {upload.error}", file=sys.stderr)
+    return EXIT_FAILED if failures else EXIT_OK
+
+
 def _interrupted_report(outcome: dict[str, Any]) -> IngestReport | None:
     plan = outcome.get("plan")
     if plan is None:
@@ -423,6 +484,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.sources and not args.abort_stale_uploads:
+        parser.error("the following arguments are required: SOURCE")
+    if args.sources and args.abort_stale_uploads:
+        parser.error("--abort-stale-uploads takes no SOURCE")
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -434,6 +499,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         _usage_error(str(exc))
 
     import anyio
+
+    if args.abort_stale_uploads:
+        try:
+            return anyio.run(_sweep, args, config, backend="asyncio")
+        except KeyboardInterrupt:
+            return EXIT_SIGINT
 
     outcome: dict[str, Any] = {"results": {}}
     try:

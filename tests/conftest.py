@@ -13,6 +13,8 @@ import pytest
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
+from .faultproxy import FaultProxy
+
 ACCESS_KEY = "AKIAASYNCINGESTTEST"
 SECRET_KEY = "async-ingest-test-secret-do-not-print"
 
@@ -31,6 +33,13 @@ def s3_endpoint() -> Iterator[str]:
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+@pytest.fixture
+def proxy(s3_endpoint: str) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy in front of the test server; point the client under test at proxy.url."""
+    with FaultProxy(s3_endpoint) as running:
+        yield running
 
 
 @pytest.fixture(autouse=True)
