@@ -18,7 +18,7 @@ from typing import Any, Self
 
 import anyio
 
-from ._client import client_context
+from ._client import open_client
 from ._config import IngestConfig
 from ._plan import Source, UploadSpec, plan_uploads
 from ._results import FileResult, FileStatus, IngestReport
@@ -146,7 +146,7 @@ class Ingestor:
         self._slots = anyio.Semaphore(self.config.concurrency)
         if self._borrowed is None:
             async with AsyncExitStack() as stack:
-                self._client = await stack.enter_async_context(client_context(self.config))
+                self._client = await open_client(self.config, stack)
                 self._stack = stack.pop_all()
         return self
 
@@ -205,6 +205,9 @@ class Ingestor:
         uploads that were started, and propagates.
         """
         plan = sources if isinstance(sources, RunPlan) else await self.plan(sources, date=date)
+        if self._client is not None:
+            # The endpoint actually used, wherever it came from (AWS_ENDPOINT_URL, config files…).
+            plan = replace(plan, endpoint_url=getattr(self._client.meta, "endpoint_url", plan.endpoint_url))
         if dry_run:
             return plan.report({}, missing=FileStatus.PLANNED, dry_run=True)
         if self._state is not _State.OPENED:

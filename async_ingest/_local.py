@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio
 
-from ._client import client_context
+from ._client import open_client
 from ._config import IngestConfig
 from ._exceptions import ConfigError
 
@@ -48,7 +48,8 @@ async def local_endpoint(config: IngestConfig) -> AsyncIterator[LocalEndpoint]:
         trial = replace(config, endpoint_url=url, region="us-east-1", profile=None, addressing_style="path")
         # The trial endpoint accepts any credentials; these fixed ones are not secrets.
         credentials = {"aws_access_key_id": "local-trial", "aws_secret_access_key": "local-trial"}
-        async with client_context(trial, **credentials) as client:
+        async with AsyncExitStack() as stack:
+            client = await open_client(trial, stack, **credentials)
             await client.create_bucket(Bucket=config.bucket)
             yield LocalEndpoint(url=url, client=client)
     finally:

@@ -505,6 +505,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return anyio.run(_sweep, args, config, backend="asyncio")
         except KeyboardInterrupt:
             return EXIT_SIGINT
+        except IngestError as exc:
+            _usage_error(str(exc))
 
     outcome: dict[str, Any] = {"results": {}}
     try:

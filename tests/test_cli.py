@@ -245,3 +245,35 @@ def test_sigint_aborts_and_exits_130(
     report = json.loads(stdout)
     assert report["files"][0]["status"] == "interrupted"
     assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        pytest.param({"AWS_PROFILE": "no-such-profile"}, "could not be found", id="unknown-profile"),
+        pytest.param({"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, "no AWS credentials found", id="none"),
+    ],
+)
+def test_credential_problems_exit_2(
+    endpoint_env: dict[str, str],
+    bucket: str,
+    s3: Any,
+    make_file: Callable[..., Path],
+    env: dict[str, str],
+    message: str,
+) -> None:
+    """An unknown profile or no credentials at all is a configuration error before any upload."""
+    done = run_cli("--bucket", bucket, make_file("movies.csv", 10), env={**endpoint_env, **env})
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert objects(s3, bucket, manifests=True) == {}
+
+
+def test_report_names_the_endpoint_from_the_environment(
+    endpoint_env: dict[str, str], bucket: str, make_file: Callable[..., Path]
+) -> None:
+    """The report records the endpoint actually used, even when it came from AWS_ENDPOINT_URL."""
+    done = run_cli("--bucket", bucket, "--json", make_file("movies.csv", 10), env=endpoint_env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["endpoint_url"] == endpoint_env["AWS_ENDPOINT_URL"]
