@@ -18,7 +18,7 @@ from ._exceptions import (
 from ._ingestor import Ingestor, RunPlan, ingest
 from ._keys import LAYOUTS, KeyBuilder
 from ._plan import Source, UploadSpec
-from ._results import FileResult, FileStatus, IngestReport
+from ._results import FileResult, FileStatus, IngestReport, ProgressEvent
 from ._sweep import StaleUpload
 from ._version import __version__
 
@@ -35,6 +35,7 @@ __all__ = [
     "Ingestor",
     "InvalidKeyError",
     "KeyBuilder",
+    "ProgressEvent",
     "RunPlan",
     "Source",
     "SourceError",

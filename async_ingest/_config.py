@@ -119,6 +119,13 @@ class IngestConfig:
     metadata: Mapping[str, str] = field(default_factory=dict)
     #: Upload what symbolic links point to (True) or refuse them as sources (False).
     follow_symlinks: bool = True
+    #: Glob patterns picking files out of directory and pattern sources (relative path or name).
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    #: Descend into subfolders of directory sources.
+    recursive: bool = False
+    #: Category from each file's folder name (``data/Movies/a.csv`` -> ``Movies``) unless given.
+    category_from_parent: bool = False
 
     def __post_init__(self) -> None:
         validate_bucket_name(self.bucket)
@@ -150,6 +157,8 @@ class IngestConfig:
                     f"invalid metadata {name}={value!r}: names are letters, digits, '-', '_', '.'; "
                     "values printable ASCII"
                 )
+        object.__setattr__(self, "include", tuple(self.include))
+        object.__setattr__(self, "exclude", tuple(self.exclude))
         KeyBuilder(date=datetime.date(2000, 1, 1), layout=self.manifest_layout, zone=self.zone, origin=self.origin)
         if not 1 <= self.max_attempts <= 20:
             raise ConfigError(f"max attempts must be between 1 and 20, got {self.max_attempts}")

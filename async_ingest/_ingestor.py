@@ -14,14 +14,14 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import anyio
 
 from ._client import open_client
 from ._config import IngestConfig
 from ._plan import Source, UploadSpec, plan_uploads
-from ._results import FileResult, FileStatus, IngestReport
+from ._results import FileResult, FileStatus, IngestReport, ProgressEvent
 from ._sweep import StaleUpload, sweep_uploads
 
 __all__ = ["Ingestor", "RunPlan", "ingest"]
@@ -45,6 +45,7 @@ RUN_WIDE_ERRORS = frozenset(
 
 SourceArg = str | os.PathLike[str] | Source
 ResultCallback = Callable[[FileResult], None]
+ProgressCallback = Callable[[ProgressEvent], None]
 
 
 def _first_leaf(error: BaseException) -> BaseException:
@@ -179,6 +180,10 @@ class Ingestor:
                 part_size=self.config.part_size,
                 multipart_threshold=self.config.multipart_threshold,
                 follow_symlinks=self.config.follow_symlinks,
+                include=self.config.include,
+                exclude=self.config.exclude,
+                recursive=self.config.recursive,
+                category_from_parent=self.config.category_from_parent,
             )
         )
         return RunPlan(
@@ -197,6 +202,7 @@ class Ingestor:
         date: datetime.date | None = None,
         dry_run: bool = False,
         on_result: ResultCallback | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> IngestReport:
         """Upload every source concurrently and report on each.
 
@@ -216,6 +222,24 @@ class Ingestor:
         from ._checksum import algorithm
         from ._transfer import EXPECTED_ERRORS, Transfer, describe_error
 
+        sent: dict[str, int] = {}
+
+        def progress(spec: UploadSpec, kind: Literal["started", "advanced", "finished"], **fields: Any) -> None:
+            if on_progress is not None:
+                event = ProgressEvent(
+                    kind=kind,
+                    key=spec.key,
+                    source=os.fsdecode(spec.source),
+                    size=spec.size,
+                    done=sent[spec.key],
+                    **fields,
+                )
+                on_progress(event)
+
+        def advanced(spec: UploadSpec, nbytes: int) -> None:
+            sent[spec.key] += nbytes
+            progress(spec, "advanced", advance=nbytes)
+
         transfer = Transfer(
             self._client,
             plan.bucket,
@@ -225,6 +249,7 @@ class Ingestor:
             abort_timeout=self.config.abort_timeout,
             if_exists=self.config.if_exists,
             object_args=self._object_args,
+            on_bytes=advanced if on_progress is not None else None,
         )
         if not mimetypes.inited:
             await anyio.to_thread.run_sync(mimetypes.init)  # reads the system's MIME tables once
@@ -242,6 +267,8 @@ class Ingestor:
         async def ingest_one(spec: UploadSpec) -> None:
             nonlocal fatal
             started = time.perf_counter()
+            sent[spec.key] = 0
+            progress(spec, "started")
             try:
                 outcome = await transfer.upload(spec)
             except* EXPECTED_ERRORS as group:
@@ -281,6 +308,7 @@ class Ingestor:
                     extra={"run_id": plan.run_id, "key": spec.key},
                 )
             results[spec.key] = result
+            progress(spec, "finished", status=result.status)
             if on_result is not None:
                 on_result(result)
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import glob
 import math
 import os
 import stat
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from fnmatch import fnmatch
 from pathlib import Path
+from typing import Any
 
 from ._config import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, MiB
 from ._exceptions import ConfigError, DuplicateKeyError, InvalidKeyError, SourceError
@@ -18,10 +21,19 @@ __all__ = ["Source", "UploadSpec", "adjust_part_size", "parse_source", "plan_upl
 
 @dataclass(frozen=True)
 class Source:
-    """A file to ingest, with the category it goes under (``None``: from its name)."""
+    """A file, directory or glob pattern to ingest, and how to pick and file what it holds.
+
+    ``category`` None means: from each file's name (or its folder's, with ``category_from_parent``).
+    ``include``/``exclude`` are glob patterns matched against a file's path relative to the
+    directory (or its name); they apply to what directories and patterns expand to.
+    """
 
     path: Path
     category: str | None = None
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    recursive: bool = False
+    category_from_parent: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,27 +114,92 @@ def _stat_regular(path: Path, *, follow_symlinks: bool = True) -> os.stat_result
     return st
 
 
-def resolve_sources(args: Iterable[str | os.PathLike[str] | Source]) -> list[Source]:
-    """Expand directories into their regular files (not hidden ones, not recursing), in name order."""
+def _has_magic(text: str) -> bool:
+    return any(ch in text for ch in "*?[")
+
+
+def _selected(relative: str, source: Source) -> bool:
+    name = relative.rpartition("/")[2]
+    if source.include and not any(fnmatch(relative, p) or fnmatch(name, p) for p in source.include):
+        return False
+    return not any(fnmatch(relative, p) or fnmatch(name, p) for p in source.exclude)
+
+
+def _walk(directory: Path, recursive: bool) -> list[Path]:
+    """Regular, non-hidden files under *directory* (and its non-hidden subfolders if *recursive*), sorted."""
+    shown = os.fsdecode(directory)
+    found: list[Path] = []
+    pending = [directory]
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            raise SourceError(
+                f"{os.fsdecode(folder)}: cannot list directory: {exc.strerror or exc}", path=shown
+            ) from None
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_file():
+                found.append(Path(entry.path))
+            elif recursive and entry.is_dir(follow_symlinks=False):
+                pending.append(Path(entry.path))
+    return sorted(found)
+
+
+def _expand(source: Source) -> list[Source]:
+    text = os.fspath(source.path)
+    if _has_magic(text) and not source.path.exists():
+        matches = [Path(m) for m in sorted(glob.glob(text, recursive=True))]
+        files = [m for m in matches if m.is_file() and not m.name.startswith(".") and _selected(m.name, source)]
+        if not files:
+            raise SourceError(f"{text}: pattern matches no files", path=text)
+    elif source.path.is_dir():
+        files = [
+            path
+            for path in _walk(source.path, source.recursive)
+            if _selected(path.relative_to(source.path).as_posix(), source)
+        ]
+        if not files:
+            raise SourceError(
+                f"{text}: directory has no regular files to ingest (check --include/--exclude)", path=text
+            )
+    else:
+        files = [source.path]
+    expanded = []
+    for path in files:
+        category = source.category
+        if category is None and source.category_from_parent:
+            category = path.resolve().parent.name
+        expanded.append(Source(path, category))
+    return expanded
+
+
+def resolve_sources(
+    args: Iterable[str | os.PathLike[str] | Source],
+    *,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    recursive: bool = False,
+    category_from_parent: bool = False,
+) -> list[Source]:
+    """Expand directories and glob patterns into files, in name order (hidden files left out).
+
+    The keyword arguments apply to sources given as paths; a Source carries its own.
+    """
     resolved: list[Source] = []
     for arg in args:
         source = parse_source(arg)
-        if source.path.is_dir():
-            shown = os.fsdecode(source.path)
-            try:
-                entries = sorted(os.scandir(source.path), key=lambda e: e.name)
-            except OSError as exc:
-                raise SourceError(f"{shown}: cannot list directory: {exc.strerror or exc}", path=shown) from None
-            files = [
-                Source(Path(entry.path), source.category)
-                for entry in entries
-                if not entry.name.startswith(".") and entry.is_file()
-            ]
-            if not files:
-                raise SourceError(f"{shown}: directory has no regular files to ingest", path=shown)
-            resolved.extend(files)
-        else:
-            resolved.append(source)
+        if not isinstance(arg, Source):
+            source = replace(
+                source,
+                include=tuple(include),
+                exclude=tuple(exclude),
+                recursive=recursive,
+                category_from_parent=category_from_parent,
+            )
+        resolved.extend(_expand(source))
     if not resolved:
         raise SourceError("no source given", path="")
     return resolved
@@ -135,6 +212,7 @@ def plan_uploads(
     part_size: int,
     multipart_threshold: int,
     follow_symlinks: bool = True,
+    **selection: Any,
 ) -> tuple[UploadSpec, ...]:
     """Decide every upload of a run, or raise before anything is sent.
 
@@ -142,7 +220,7 @@ def plan_uploads(
     """
     specs: list[UploadSpec] = []
     by_key: dict[str, UploadSpec] = {}
-    for source in resolve_sources(sources):
+    for source in resolve_sources(sources, **selection):
         st = _stat_regular(source.path, follow_symlinks=follow_symlinks)
         name = source.path.name
         try:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ._exceptions import IngestFailedError
 
-__all__ = ["FileResult", "FileStatus", "IngestReport"]
+__all__ = ["FileResult", "FileStatus", "IngestReport", "ProgressEvent"]
 
 
 class FileStatus(enum.StrEnum):
@@ -20,6 +20,25 @@ class FileStatus(enum.StrEnum):
     FAILED = "failed"
     PLANNED = "planned"
     INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProgressEvent:
+    """One step of one file's upload, for progress displays and host services.
+
+    ``started`` when the file's upload begins, ``advanced`` each time a part (or a
+    whole small file) has been sent, ``finished`` with the file's status.
+    """
+
+    kind: Literal["started", "advanced", "finished"]
+    key: str
+    source: str
+    size: int
+    #: Bytes of this file sent so far.
+    done: int
+    #: Bytes this step sent (``advanced`` only).
+    advance: int = 0
+    status: FileStatus | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

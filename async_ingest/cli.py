@@ -6,11 +6,9 @@ Answers ``--help``, ``--version`` and usage errors without importing botocore.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import logging
 import os
-import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -21,6 +19,7 @@ from typing import Any, NoReturn, TextIO
 from ._config import CHECKSUMS, DEFAULT_MANIFEST_LAYOUT, IngestConfig
 from ._exceptions import ConfigError, IngestError
 from ._keys import LAYOUTS
+from ._parse import parse_age, parse_date, parse_metadata, parse_size, positive_int
 from ._results import FileResult, FileStatus, IngestReport
 from ._version import __version__
 
@@ -34,7 +33,6 @@ EXIT_SIGTERM = 143
 
 LOCAL_BUCKET = "local-lake"
 
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)(b?)\s*$", re.IGNORECASE)
 
 DESCRIPTION = """\
 Land local files in the raw zone of an S3 data lake, concurrently, under
@@ -62,36 +60,6 @@ Try it without a cloud account:  async-ingest --local data/movies.csv
 """
 
 
-def parse_size(text: str) -> int:
-    """Bytes from '8MiB', '8M', '16MB', '5242880'; K/M/G/T alone mean KiB/MiB/GiB/TiB."""
-    match = _SIZE_RE.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"invalid size {text!r}: use bytes or a unit, such as 8MiB")
-    number, unit, binary, _ = match.groups()
-    power = " kmgt".index(unit.lower()) if unit else 0
-    base = 1000 if unit and not binary and text.strip()[-1:].lower() == "b" else 1024
-    return int(float(number) * base**power)
-
-
-def parse_date(text: str) -> datetime.date:
-    """A processing date from YYYY-MM-DD."""
-    problem = argparse.ArgumentTypeError(f"invalid date {text!r}: use YYYY-MM-DD, such as 2022-05-02")
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        raise problem
-    try:
-        return datetime.date.fromisoformat(text)
-    except ValueError:
-        raise problem from None
-
-
-def parse_metadata(text: str) -> tuple[str, str]:
-    """A KEY=VALUE pair."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"invalid metadata {text!r}: use KEY=VALUE")
-    return key, value
-
-
 def check_report_path(path: Path) -> None:
     """Fail before any upload if the report could not be written to *path*."""
     parent = path.parent if str(path.parent) else Path()
@@ -108,26 +76,6 @@ def write_report(report: IngestReport, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)
-
-
-def parse_age(text: str) -> datetime.timedelta:
-    """An age such as 90m, 24h or 7d."""
-    match = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"invalid age {text!r}: use a number and s, m, h or d, such as 24h")
-    number, unit = int(match.group(1)), match.group(2)
-    return datetime.timedelta(seconds=number * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit])
-
-
-def positive_int(text: str) -> int:
-    """A whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"invalid number {text!r}: use a whole number of at least 1")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
