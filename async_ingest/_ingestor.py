@@ -250,6 +250,7 @@ class Ingestor:
             if_exists=self.config.if_exists,
             object_args=self._object_args,
             on_bytes=advanced if on_progress is not None else None,
+            run_id=plan.run_id,
         )
         if not mimetypes.inited:
             await anyio.to_thread.run_sync(mimetypes.init)  # reads the system's MIME tables once

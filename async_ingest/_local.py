@@ -7,7 +7,6 @@ the same one a real bucket gets.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
@@ -38,8 +37,6 @@ async def local_endpoint(config: IngestConfig) -> AsyncIterator[LocalEndpoint]:
     except ImportError:
         raise ConfigError("--local needs the 'local' extra: pip install 'async-ingest[local]'") from None
 
-    # moto's HTTP server logs every request at INFO; the CLI reports what landed itself.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     await anyio.to_thread.run_sync(server.start)
     try:

@@ -125,6 +125,7 @@ class Transfer:
         if_exists: str = "skip",
         object_args: Callable[[UploadSpec], dict[str, Any]] | None = None,
         on_bytes: Callable[[UploadSpec, int], None] | None = None,
+        run_id: str | None = None,
     ) -> None:
         self._s3 = client
         self._bucket = bucket
@@ -135,6 +136,10 @@ class Transfer:
         self._if_exists = if_exists
         self._object_args = object_args
         self._on_bytes = on_bytes
+        self._run_id = run_id
+
+    def _log_context(self, key: str) -> dict[str, Any]:
+        return {"run_id": self._run_id, "key": key}
 
     async def upload(self, spec: UploadSpec) -> TransferOutcome:
         """Upload *spec*'s file to its key; raise on failure, leaving no partial object or open upload.
@@ -175,7 +180,12 @@ class Transfer:
             if status == 403:
                 # Writers often may PUT but not read; then existence cannot be checked and the
                 # upload goes ahead (a conditional write still guards --if-exists fail).
-                log.info("may not read s3://%s/%s; uploading without checking it", self._bucket, key)
+                log.info(
+                    "may not read s3://%s/%s; uploading without checking it",
+                    self._bucket,
+                    key,
+                    extra=self._log_context(key),
+                )
                 return None
             raise
         return response
@@ -287,7 +297,9 @@ class Transfer:
         with anyio.CancelScope(shield=True):
             created = await self._s3.create_multipart_upload(Bucket=self._bucket, Key=spec.key, **create_args)
         upload_id = created["UploadId"]
-        log.debug("started multipart upload of %s (%d parts)", spec.key, spec.part_count, extra={"key": spec.key})
+        log.debug(
+            "started multipart upload of %s (%d parts)", spec.key, spec.part_count, extra=self._log_context(spec.key)
+        )
         try:
             await anyio.lowlevel.checkpoint()
             parts: list[dict[str, Any]] = [{} for _ in range(spec.part_count)]
@@ -371,13 +383,13 @@ class Transfer:
         if scope.cancelled_caught:
             failure = f"no answer within {self._abort_timeout:g} s"
         if failure is None:
-            log.debug("aborted multipart upload of %s", spec.key, extra={"key": spec.key})
+            log.debug("aborted multipart upload of %s", spec.key, extra=self._log_context(spec.key))
             return
         message = (
             f"could not abort multipart upload {upload_id} of s3://{self._bucket}/{spec.key}: {failure}; "
             "its parts are stored and billed until it is aborted"
         )
-        log.warning(message, extra={"key": spec.key})
+        log.warning(message, extra=self._log_context(spec.key))
         cause.add_note(message)
 
 

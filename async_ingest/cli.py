@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import signal
 import sys
@@ -16,11 +15,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from ._config import CHECKSUMS, DEFAULT_MANIFEST_LAYOUT, IngestConfig
+from ._config import CHECKSUMS, IngestConfig
 from ._exceptions import ConfigError, IngestError
 from ._keys import LAYOUTS
+from ._logs import configure_logging
 from ._parse import parse_age, parse_date, parse_metadata, parse_size, positive_int
 from ._results import FileResult, FileStatus, IngestReport
+from ._settings import PRESETS, Settings, resolve_settings
 from ._version import __version__
 
 __all__ = ["main"]
@@ -85,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        # Only what the user typed lands in the namespace; the rest comes from the
+        # environment, the config file, a preset or the defaults (see _settings).
+        argument_default=argparse.SUPPRESS,
     )
     parser.add_argument(
         "sources",
@@ -93,14 +97,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="a file, a directory (its regular files), or CATEGORY=PATH",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help="settings file [async-ingest.toml, or [tool.async-ingest] in pyproject.toml, in this directory]",
+    )
+    parser.add_argument(
+        "--print-config", action="store_true", help="print the effective settings and where each came from, then exit"
+    )
 
     target = parser.add_argument_group("where to")
-    target.add_argument(
-        "--bucket", default=os.environ.get("ASYNC_INGEST_BUCKET"), help="bucket name [env ASYNC_INGEST_BUCKET]"
-    )
+    target.add_argument("--bucket", help="bucket name [env ASYNC_INGEST_BUCKET]")
     target.add_argument("--endpoint-url", help="S3-compatible endpoint [env AWS_ENDPOINT_URL]")
     target.add_argument("--region", help="AWS region [env AWS_REGION]")
     target.add_argument("--profile", help="AWS profile from the shared config files [env AWS_PROFILE]")
+    target.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        help="settings for an S3-compatible store: " + "; ".join(f"{k}: {v.description}" for k, v in PRESETS.items()),
+    )
     target.add_argument(
         "--local",
         action="store_true",
@@ -110,42 +126,34 @@ def build_parser() -> argparse.ArgumentParser:
     keys = parser.add_argument_group("keys")
     keys.add_argument(
         "--layout",
-        default="default",
         help=f"key template or one of {', '.join(LAYOUTS)} (hive: year=YYYY/month=MM/day=DD) [default]",
     )
-    keys.add_argument("--zone", default="Raw", help="zone piece [Raw]")
-    keys.add_argument("--origin", default="Local", help="origin piece [Local]")
+    keys.add_argument("--zone", help="zone piece [Raw]")
+    keys.add_argument("--origin", help="origin piece [Local]")
     keys.add_argument("--format", help="format piece [the file's extension, upper-cased]")
     keys.add_argument("--date", type=parse_date, help="processing date, YYYY-MM-DD [today]")
     keys.add_argument("--tz", help="IANA time zone whose today is the default date [the local zone]")
 
     transfer = parser.add_argument_group("transfer")
-    transfer.add_argument("--concurrency", type=positive_int, default=8, help="requests in flight at once [8]")
-    transfer.add_argument("--part-size", type=parse_size, default="8MiB", help="multipart part size [8MiB]")
-    transfer.add_argument(
-        "--multipart-threshold", type=parse_size, default="16MiB", help="multipart above this size [16MiB]"
-    )
+    transfer.add_argument("--concurrency", type=positive_int, help="requests in flight at once [8]")
+    transfer.add_argument("--part-size", type=parse_size, help="multipart part size [8MiB]")
+    transfer.add_argument("--multipart-threshold", type=parse_size, help="multipart above this size [16MiB]")
     transfer.add_argument(
         "--checksum",
         choices=CHECKSUMS,
-        default="crc64nvme",
         help="checksum S3 verifies on receipt [crc64nvme]",
     )
     transfer.add_argument(
         "--request-checksum-calculation",
         choices=("when_supported", "when_required"),
-        default="when_required",
         help="botocore's own checksums; keep when_required for stores that reject them [when_required]",
     )
-    transfer.add_argument(
-        "--addressing-style", choices=("auto", "path", "virtual"), default="auto", help="S3 addressing style [auto]"
-    )
+    transfer.add_argument("--addressing-style", choices=("auto", "path", "virtual"), help="S3 addressing style [auto]")
 
     objects = parser.add_argument_group("objects")
     objects.add_argument(
         "--if-exists",
         choices=("skip", "overwrite", "fail"),
-        default="skip",
         help="an object already at the key: skip it if its checksum matches the file (else upload), "
         "always overwrite, or fail without replacing it [skip]",
     )
@@ -156,7 +164,6 @@ def build_parser() -> argparse.ArgumentParser:
     objects.add_argument(
         "--metadata",
         action="append",
-        default=[],
         metavar="KEY=VALUE",
         type=parse_metadata,
         help="user metadata stored with every object (repeatable)",
@@ -166,8 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     objects.add_argument(
         "--manifest-layout",
-        default=DEFAULT_MANIFEST_LAYOUT,
-        help="where the run manifest goes; {filename} is <run_id>.json [%(default)s]",
+        help="where the run manifest goes; {filename} is <run_id>.json "
+        "[{zone}/{origin}/_manifests/{yyyy}/{mm}/{dd}/{filename}]",
     )
     objects.add_argument(
         "--success-marker",
@@ -191,9 +198,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="instead of ingesting, abort multipart uploads left open (they are billed until aborted)",
     )
-    sweep.add_argument("--prefix", default="", help="only uploads whose key starts with this [the whole bucket]")
-    sweep.add_argument(
-        "--older-than", type=parse_age, default="24h", help="only uploads started longer ago than this [24h]"
+    sweep.add_argument("--prefix", help="only uploads whose key starts with this [the whole bucket]")
+    sweep.add_argument("--older-than", type=parse_age, help="only uploads started longer ago than this [24h]")
+
+    select = parser.add_argument_group("choosing files")
+    select.add_argument("--include", action="append", metavar="GLOB", help="only files matching (repeatable)")
+    select.add_argument("--exclude", action="append", metavar="GLOB", help="leave out files matching (repeatable)")
+    select.add_argument("--recursive", action="store_true", help="descend into subfolders of directory sources")
+    select.add_argument(
+        "--category-from-parent",
+        action="store_true",
+        help="category from each file's folder name (data/Movies/a.csv -> Movies) unless CATEGORY=PATH",
     )
 
     output = parser.add_argument_group("output")
@@ -203,46 +218,79 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument(
         "--log-level",
         choices=("debug", "info", "warning", "error"),
-        default="error",
         help="log level of the messages on stderr [error]",
     )
+    output.add_argument(
+        "--log-format", choices=("text", "json"), help="log lines as text or one JSON object each [text]"
+    )
+    output.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> IngestConfig:
+#: Command-line switches that are not settings: they only ever come from the command line.
+_SWITCHES: dict[str, Any] = {
+    "sources": [],
+    "config": None,
+    "print_config": False,
+    "local": False,
+    "dry_run": False,
+    "json": False,
+    "report": None,
+    "abort_stale_uploads": False,
+}
+
+
+def parse_command_line(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Settings]:
+    """Parse the command line and merge it with the environment and the config file; raises ConfigError."""
+    parser = build_parser()
+    flags = vars(parser.parse_args(argv))
+    if "metadata" in flags:
+        flags["metadata"] = dict(flags["metadata"])
+    for name in ("include", "exclude"):
+        if name in flags:
+            flags[name] = tuple(flags[name])
+    switches = {name: flags.pop(name, default) for name, default in _SWITCHES.items()}
+    from ._configfile import find_config_file, load_config_file
+
+    path = find_config_file(switches["config"], Path())
+    loaded = load_config_file(path) if path is not None else None
+    settings = resolve_settings(
+        flags,
+        os.environ,
+        loaded.values if loaded else None,
+        os.fsdecode(loaded.path) if loaded else None,
+    )
+    if loaded is not None:
+        # The file's top-level choices apply to its sources unless a source sets its own.
+        values = settings.values
+        file_sources = tuple(
+            replace(
+                source,
+                include=source.include or values["include"],
+                exclude=source.exclude or values["exclude"],
+                recursive=source.recursive or values["recursive"],
+                category_from_parent=source.category_from_parent or values["category_from_parent"],
+            )
+            for source in loaded.sources
+        )
+        settings = replace(settings, file_sources=file_sources)
+    args = argparse.Namespace(**settings.values, **switches)
+    if not args.sources and settings.file_sources:
+        args.sources = list(settings.file_sources)
+    if not args.sources and not args.abort_stale_uploads and not args.print_config:
+        parser.error("the following arguments are required: SOURCE (or [[sources]] in the config file)")
+    if switches["sources"] and args.abort_stale_uploads:
+        parser.error("--abort-stale-uploads takes no SOURCE")
+    return args, settings
+
+
+def config_from_args(args: argparse.Namespace, settings: Settings) -> IngestConfig:
     """The run's configuration; raises ConfigError."""
     if args.report is not None:
         check_report_path(args.report)
-    bucket = args.bucket or (LOCAL_BUCKET if args.local else None)
-    if not bucket:
-        raise ConfigError("no bucket given: pass --bucket or set ASYNC_INGEST_BUCKET (or try --local)")
-    return IngestConfig(
-        bucket=bucket,
-        endpoint_url=args.endpoint_url,
-        region=args.region,
-        profile=args.profile,
-        layout=args.layout,
-        zone=args.zone,
-        origin=args.origin,
-        format=args.format,
-        concurrency=args.concurrency,
-        part_size=args.part_size,
-        multipart_threshold=args.multipart_threshold,
-        checksum=args.checksum,
-        request_checksum_calculation=args.request_checksum_calculation,
-        addressing_style=args.addressing_style,
-        timezone=args.tz,
-        if_exists=args.if_exists,
-        manifest=args.manifest,
-        manifest_layout=args.manifest_layout,
-        success_marker=args.success_marker,
-        content_type=args.content_type,
-        sse=args.sse,
-        sse_kms_key_id=args.sse_kms_key_id,
-        storage_class=args.storage_class,
-        metadata=dict(args.metadata),
-        follow_symlinks=args.follow_symlinks,
-    )
+    if args.local and not args.bucket:
+        return settings.config(bucket=LOCAL_BUCKET)
+    return settings.config()
 
 
 def _human_size(size: float) -> str:
@@ -430,19 +478,17 @@ def _usage_error(message: str) -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not args.sources and not args.abort_stale_uploads:
-        parser.error("the following arguments are required: SOURCE")
-    if args.sources and args.abort_stale_uploads:
-        parser.error("--abort-stale-uploads takes no SOURCE")
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
     try:
-        config = config_from_args(args)
+        args, settings = parse_command_line(argv)
+    except IngestError as exc:
+        _usage_error(str(exc))
+    if args.print_config:
+        json.dump(settings.describe(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    configure_logging(args.log_level, args.log_format)
+    try:
+        config = config_from_args(args, settings)
     except IngestError as exc:
         _usage_error(str(exc))
 

@@ -277,3 +277,88 @@ def test_report_names_the_endpoint_from_the_environment(
     done = run_cli("--bucket", bucket, "--json", make_file("movies.csv", 10), env=endpoint_env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["endpoint_url"] == endpoint_env["AWS_ENDPOINT_URL"]
+
+
+def test_config_file_sources_and_precedence(
+    s3_endpoint: str, bucket: str, s3: Any, make_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    """async-ingest.toml in the working directory supplies bucket, layout and sources; flags still win."""
+    make_file("data/Movies/2022.csv", 10)
+    make_file("data/Series/2022.csv", 20)
+    make_file("data/Series/skip.tmp", 5)
+    (tmp_path / "async-ingest.toml").write_text(
+        f'bucket = "{bucket}"\nlayout = "hive"\nzone = "Bronze"\nexclude = ["*.tmp"]\n\n'
+        '[[sources]]\npath = "data/*/*"\ncategory-from-parent = true\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "async_ingest", "--date", "2022-05-02", "--zone", "Raw", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "AWS_ENDPOINT_URL": s3_endpoint},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(objects(s3, bucket)) == [
+        "Raw/Local/CSV/Movies/year=2022/month=05/day=02/2022.csv",
+        "Raw/Local/CSV/Series/year=2022/month=05/day=02/2022.csv",
+    ]
+
+
+def test_invalid_config_file_names_file_line_and_key(tmp_path: Path) -> None:
+    """A typo in the config file is a usage error naming the file, the line and the key."""
+    config = tmp_path / "lake.toml"
+    config.write_text('bucket = "lake"\nconcurency = 4\n')
+    done = run_cli("--config", config, "data.csv")
+    assert done.returncode == 2
+    assert "lake.toml:2: unknown setting 'concurency' (did you mean 'concurrency'?)" in done.stderr
+
+
+def test_print_config_shows_origins_without_secrets(tmp_path: Path) -> None:
+    """--print-config shows each effective setting and where it came from; no credential appears."""
+    config = tmp_path / "lake.toml"
+    config.write_text('bucket = "from-file"\nconcurrency = 4\n')
+    done = run_cli(
+        "--config", config, "--print-config", "--part-size", "16MiB",
+        env={"ASYNC_INGEST_CONCURRENCY": "6", "AWS_ENDPOINT_URL": "http://user:pw@127.0.0.1:9000"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert shown["bucket"] == {"value": "from-file", "from": str(config)}
+    assert shown["concurrency"] == {"value": 6, "from": "env ASYNC_INGEST_CONCURRENCY"}
+    assert shown["part_size"] == {"value": 16 * MiB, "from": "flag"}
+    assert shown["endpoint_url"]["value"] == "http://***@127.0.0.1:9000"
+    assert SECRET_KEY not in done.stdout
+    assert "pw@" not in done.stdout
+
+
+@pytest.mark.parametrize("preset", ["minio", "ceph", "r2", "gcs"])
+def test_presets_upload(
+    endpoint_env: dict[str, str], bucket: str, s3: Any, make_file: Callable[..., Path], preset: str
+) -> None:
+    """Each S3-compatible preset's settings really upload (single and multipart) to an S3 endpoint."""
+    small, large = make_file("series.csv", 100), make_file("movies.csv", 11 * MiB)
+    done = run_cli(
+        "--bucket", bucket, "--preset", preset, "--endpoint-url", endpoint_env["AWS_ENDPOINT_URL"],
+        "--part-size", "5MiB", "--multipart-threshold", "5MiB", "--date", "2022-05-02", small, large,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    landed = objects(s3, bucket)
+    assert landed["Raw/Local/CSV/Movies/2022/05/02/movies.csv"] == large.read_bytes()
+    assert landed["Raw/Local/CSV/Series/2022/05/02/series.csv"] == small.read_bytes()
+
+
+def test_json_logs_carry_run_id_and_key(
+    endpoint_env: dict[str, str], bucket: str, make_file: Callable[..., Path]
+) -> None:
+    """--log-format json writes one JSON object per line; upload lines carry the run id and the key."""
+    done = run_cli(
+        "--bucket", bucket, "--log-level", "info", "--log-format", "json", "--json", make_file("movies.csv", 10),
+        env=endpoint_env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    run_id = json.loads(done.stdout)["run_id"]
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    uploads = [line for line in lines if "key" in line]
+    assert any(line["key"].endswith("/movies.csv") and "uploaded" in line["message"] for line in uploads), done.stderr
+    assert all(line["run_id"] == run_id for line in uploads)

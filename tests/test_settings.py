@@ -1,0 +1,93 @@
+"""Settings layers: flags > environment > config file > preset > defaults.  Pure, no server."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from async_ingest import ConfigError
+from async_ingest._settings import DEFAULTS, PRESETS, resolve_settings
+
+MiB = 2**20
+
+
+def test_defaults() -> None:
+    """With nothing given, every setting is its default and says so."""
+    settings = resolve_settings({}, {})
+    assert settings.values == DEFAULTS
+    assert set(settings.origins.values()) == {"default"}
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "file", "expected", "origin"),
+    [
+        pytest.param({"concurrency": 4}, {"ASYNC_INGEST_CONCURRENCY": "16"}, {"concurrency": 32}, 4, "flag", id="flag"),
+        pytest.param(
+            {}, {"ASYNC_INGEST_CONCURRENCY": "16"}, {"concurrency": 32}, 16, "env ASYNC_INGEST_CONCURRENCY", id="env"
+        ),
+        pytest.param({}, {}, {"concurrency": 32}, 32, "lake.toml", id="file"),
+        pytest.param({}, {}, {}, 8, "default", id="default"),
+    ],
+)
+def test_precedence(
+    flags: dict[str, object], env: dict[str, str], file: dict[str, object], expected: int, origin: str
+) -> None:
+    """Each layer wins over the ones below it, and the origin is recorded."""
+    settings = resolve_settings(flags, env, file, "lake.toml")
+    assert settings.values["concurrency"] == expected
+    assert settings.origins["concurrency"] == origin
+
+
+def test_environment_is_converted() -> None:
+    """Environment values are typed like flags: sizes, booleans, lists, dates, ages."""
+    settings = resolve_settings(
+        {},
+        {
+            "ASYNC_INGEST_PART_SIZE": "16MiB",
+            "ASYNC_INGEST_RECURSIVE": "true",
+            "ASYNC_INGEST_EXCLUDE": "*.tmp, *.bak",
+            "ASYNC_INGEST_DATE": "2022-05-02",
+            "ASYNC_INGEST_OLDER_THAN": "7d",
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
+            "AWS_REGION": "eu-west-1",
+        },
+    )
+    values = settings.values
+    assert values["part_size"] == 16 * MiB
+    assert values["recursive"] is True
+    assert values["exclude"] == ("*.tmp", "*.bak")
+    assert values["date"] == datetime.date(2022, 5, 2)
+    assert values["older_than"] == datetime.timedelta(days=7)
+    assert values["endpoint_url"] == "http://127.0.0.1:9000"
+    assert settings.origins["region"] == "env AWS_REGION"
+
+
+def test_invalid_environment_names_the_variable() -> None:
+    """A bad value in the environment is an error naming the variable."""
+    with pytest.raises(ConfigError, match="ASYNC_INGEST_CONCURRENCY"):
+        resolve_settings({}, {"ASYNC_INGEST_CONCURRENCY": "many"})
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_make_valid_configs(name: str) -> None:
+    """Every preset yields a configuration the library accepts, and explicit settings still win."""
+    settings = resolve_settings({"preset": name, "bucket": "lake"}, {})
+    config = settings.config()
+    for key, value in PRESETS[name].values.items():
+        assert getattr(config, key) == value
+        assert settings.origins[key] == f"preset {name}"
+    overridden = resolve_settings({"preset": name, "bucket": "lake", "checksum": "sha256"}, {}).config()
+    assert overridden.checksum == "sha256"
+
+
+def test_print_config_redacts_credentials_in_urls() -> None:
+    """Secrets that slip into an endpoint URL are not shown."""
+    described = resolve_settings({"endpoint_url": "http://user:pa55@127.0.0.1:9000"}, {}).describe()
+    assert described["endpoint_url"] == {"value": "http://***@127.0.0.1:9000", "from": "flag"}
+
+
+def test_missing_bucket_says_how_to_give_one() -> None:
+    """No bucket anywhere: the error lists the ways to give one."""
+    with pytest.raises(ConfigError, match="ASYNC_INGEST_BUCKET"):
+        resolve_settings({}, {}).config()
