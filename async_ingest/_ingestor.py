@@ -322,6 +322,8 @@ class Ingestor:
                     message, code = fatal
                     result = plan.result(spec, FileStatus.FAILED, error=f"not attempted: {message}", error_code=code)
                     results[spec.key] = result
+                    sent[spec.key] = 0
+                    progress(spec, "finished", status=result.status)
                     if on_result is not None:
                         on_result(result)
                     return

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TextIO
 
 from ._config import CHECKSUMS, IngestConfig
 from ._exceptions import ConfigError, IngestError
@@ -23,6 +23,10 @@ from ._parse import parse_age, parse_date, parse_metadata, parse_size, positive_
 from ._results import FileResult, FileStatus, IngestReport
 from ._settings import PRESETS, Settings, resolve_settings
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._display import ProgressDisplay
+    from ._ingestor import RunPlan
 
 __all__ = ["main"]
 
@@ -352,6 +356,23 @@ def _print_failures(report: IngestReport, stream: TextIO) -> None:
             print(f"async-ingest: interrupted: {result.source} was not landed", file=stream)
 
 
+def _display(args: argparse.Namespace, plan: RunPlan) -> ProgressDisplay:
+    """The progress display on stderr: live on a terminal, periodic lines otherwise, none with --quiet."""
+    from ._display import ProgressDisplay
+
+    mode: Literal["auto", "plain", "off"] = "auto"
+    if args.quiet or args.dry_run:
+        mode = "off"
+    elif args.log_level != "error":
+        mode = "plain"  # log lines would tear a live display
+    return ProgressDisplay(
+        stream=sys.stderr,
+        mode=mode,
+        total_files=len(plan.uploads),
+        total_bytes=sum(spec.size for spec in plan.uploads),
+    )
+
+
 async def _run(args: argparse.Namespace, config: IngestConfig, outcome: dict[str, Any]) -> IngestReport:
     """Plan and upload; fills outcome['results'] as files finish, so an interrupted run can still report."""
     from ._ingestor import Ingestor
@@ -374,7 +395,8 @@ async def _run(args: argparse.Namespace, config: IngestConfig, outcome: dict[str
             async with Ingestor(local_config, client=endpoint.client) as ingestor:
                 plan = await ingestor.plan(args.sources, date=args.date)
                 outcome["plan"] = plan
-                report = await ingestor.ingest(plan, dry_run=args.dry_run, on_result=keep)
+                with _display(args, plan) as display:
+                    report = await ingestor.ingest(plan, dry_run=args.dry_run, on_result=keep, on_progress=display)
             landed = await list_objects(endpoint.client, config.bucket)
             print(f"async-ingest: objects in s3://{config.bucket} on the trial endpoint:", file=sys.stderr)
             for key, size in landed:
@@ -387,7 +409,8 @@ async def _run(args: argparse.Namespace, config: IngestConfig, outcome: dict[str
     if args.dry_run:
         return await ingestor.ingest(plan, dry_run=True)
     async with ingestor:
-        return await ingestor.ingest(plan, on_result=keep)
+        with _display(args, plan) as display:
+            return await ingestor.ingest(plan, on_result=keep, on_progress=display)
 
 
 async def _main_async(args: argparse.Namespace, config: IngestConfig, outcome: dict[str, Any]) -> IngestReport | None:
@@ -403,7 +426,9 @@ async def _main_async(args: argparse.Namespace, config: IngestConfig, outcome: d
                     async for signum in signals:
                         if "signal" in outcome:
                             # A second signal: the user wants out now, cleanup or not.
-                            print("async-ingest: interrupted again, exiting now", file=sys.stderr)
+                            # \x1b[?25h: show the cursor a live display may have hidden.
+                            show_cursor = "\x1b[?25h" if sys.stderr.isatty() else ""
+                            print(f"{show_cursor}async-ingest: interrupted again, exiting now", file=sys.stderr)
                             os._exit(EXIT_SIGINT if signum == signal.SIGINT else EXIT_SIGTERM)
                         outcome["signal"] = signum
                         print("async-ingest: interrupted, aborting uploads in flight…", file=sys.stderr)

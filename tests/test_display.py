@@ -1,0 +1,306 @@
+"""The progress display: plain lines on a fake clock, rich rendering into a string, nothing when off."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+
+import pytest
+
+from async_ingest._display import MAX_FILE_ROWS, ProgressDisplay, format_bytes, format_duration
+from async_ingest._results import FileStatus, ProgressEvent
+
+MiB = 2**20
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+#: What rich writes before each redraw of a live display: back to the start and up over the previous frame.
+REDRAW = re.compile(r"\r\x1b\[2K(?:\x1b\[1A\x1b\[2K)*")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def started(key: str, size: int) -> ProgressEvent:
+    return ProgressEvent(kind="started", key=key, source=f"/data/{key}", size=size, done=0)
+
+
+def advanced(key: str, size: int, done: int, advance: int) -> ProgressEvent:
+    return ProgressEvent(kind="advanced", key=key, source=f"/data/{key}", size=size, done=done, advance=advance)
+
+
+def finished(key: str, size: int, done: int, status: FileStatus) -> ProgressEvent:
+    return ProgressEvent(kind="finished", key=key, source=f"/data/{key}", size=size, done=done, status=status)
+
+
+def lines(stream: io.StringIO) -> list[str]:
+    return stream.getvalue().splitlines()
+
+
+def test_plain_lines_at_the_interval_and_a_final_line() -> None:
+    """A (200 MiB) is uploaded, B (100 MiB) skipped, C (100 MiB) fails after 20 MiB: each counts in full when done."""
+    clock, out = FakeClock(), io.StringIO()
+    a, b, c = ("Raw/a.csv", 200 * MiB), ("Raw/b.csv", 100 * MiB), ("Raw/c.csv", 100 * MiB)
+    with ProgressDisplay(stream=out, mode="plain", total_files=3, total_bytes=400 * MiB, clock=clock) as display:
+        assert display.mode == "plain"
+        display(started(*a))
+        display(started(*b))
+        clock.now = 1
+        display(advanced(*a, done=50 * MiB, advance=50 * MiB))
+        clock.now = 2
+        display(finished(*b, done=0, status=FileStatus.SKIPPED))
+        clock.now = 3
+        display(advanced(*a, done=100 * MiB, advance=50 * MiB))
+        assert out.getvalue() == "", "nothing before the first interval"
+        clock.now = 5
+        display(started(*c))
+        assert lines(out) == [
+            "async-ingest: 200.0 MiB of 400.0 MiB (50%), 1 of 3 files done (1 skipped), 20.0 MiB/s, ETA 10s"
+        ]
+        clock.now = 6
+        display(advanced(*c, done=20 * MiB, advance=20 * MiB))
+        clock.now = 7
+        display(finished(*c, done=20 * MiB, status=FileStatus.FAILED))
+        clock.now = 9.9
+        display(advanced(*a, done=200 * MiB, advance=100 * MiB))
+        assert len(lines(out)) == 1, "at most one line per interval"
+        clock.now = 10
+        display(finished(*a, done=200 * MiB, status=FileStatus.UPLOADED))
+        clock.now = 12
+    assert lines(out) == [
+        "async-ingest: 200.0 MiB of 400.0 MiB (50%), 1 of 3 files done (1 skipped), 20.0 MiB/s, ETA 10s",
+        "async-ingest: 400.0 MiB of 400.0 MiB (100%), 3 of 3 files done (1 skipped, 1 failed), 22.0 MiB/s",
+        "async-ingest: 400.0 MiB of 400.0 MiB (100%), 3 of 3 files done (1 skipped, 1 failed) in 12.0s, 18.3 MiB/s",
+    ]
+    assert "\x1b" not in out.getvalue()
+
+
+def test_plain_rate_is_over_the_recent_past() -> None:
+    """10 MiB/s for 20 s, then 1 MiB/s for 20 s: the rate shown is the recent one, the ETA follows it."""
+    clock, out = FakeClock(), io.StringIO()
+    key, size = "Raw/big.bin", 1000 * MiB
+    with ProgressDisplay(
+        stream=out, mode="plain", total_files=1, total_bytes=size, interval=40, clock=clock
+    ) as display:
+        display(started(key, size))
+        done = 0
+        for second in range(1, 41):
+            clock.now = second
+            step = 10 * MiB if second <= 20 else 1 * MiB
+            done += step
+            display(advanced(key, size, done=done, advance=step))
+    assert lines(out)[0] == "async-ingest: 220.0 MiB of 1000.0 MiB (22%), 0 of 1 files done, 1.0 MiB/s, ETA 13m00s"
+    assert lines(out)[1] == "async-ingest: 220.0 MiB of 1000.0 MiB (22%), 0 of 1 files done in 40.0s, 5.5 MiB/s"
+
+
+def test_plain_counts_files_when_there_are_no_bytes() -> None:
+    clock, out = FakeClock(), io.StringIO()
+    with ProgressDisplay(stream=out, mode="plain", total_files=2, total_bytes=0, interval=0, clock=clock) as display:
+        display(started("Raw/empty1", 0))
+        display(finished("Raw/empty1", 0, done=0, status=FileStatus.UPLOADED))
+    assert lines(out)[-2] == "async-ingest: 0 B of 0 B (50%), 1 of 2 files done"
+    assert lines(out)[-1] == "async-ingest: 0 B of 0 B (50%), 1 of 2 files done in 0.0s"
+
+
+def test_plain_exit_does_not_swallow_and_says_interrupted() -> None:
+    clock, out = FakeClock(), io.StringIO()
+
+    def interrupted_run() -> None:
+        with ProgressDisplay(stream=out, mode="plain", total_files=1, total_bytes=MiB, clock=clock) as display:
+            display(started("Raw/a", MiB))
+            clock.now = 1.5
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted_run()
+    assert lines(out) == ["async-ingest: 0 B of 1.0 MiB (0%), 0 of 1 files done in 1.5s, interrupted"]
+
+
+def test_events_outside_the_with_block_are_ignored() -> None:
+    out = io.StringIO()
+    display = ProgressDisplay(stream=out, mode="plain", total_files=1, total_bytes=MiB, interval=0)
+    display(started("Raw/a", MiB))
+    display.tick()
+    assert out.getvalue() == ""
+    with display:
+        pass
+    display(finished("Raw/a", MiB, done=MiB, status=FileStatus.UPLOADED))
+    assert len(lines(out)) == 1
+    assert "0 of 1 files done" in out.getvalue()
+
+
+def test_a_display_is_entered_once() -> None:
+    display = ProgressDisplay(stream=io.StringIO(), mode="plain", total_files=0, total_bytes=0)
+    with display:
+        pass
+    with pytest.raises(RuntimeError, match="once"), display:
+        pass
+
+
+def test_tick_draws_only_when_due() -> None:
+    clock, out = FakeClock(), io.StringIO()
+    with ProgressDisplay(stream=out, mode="plain", total_files=1, total_bytes=MiB, clock=clock) as display:
+        display.tick()
+        clock.now = 4.9
+        display.tick()
+        assert out.getvalue() == ""
+        clock.now = 5
+        display.tick()
+        display.tick()
+        assert len(lines(out)) == 1
+
+
+class BrokenPipe(io.StringIO):
+    def write(self, s: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.parametrize("mode", ["plain", "rich"])
+def test_a_broken_stream_never_raises_into_the_run(mode: str) -> None:
+    clock = FakeClock()
+    with ProgressDisplay(
+        stream=BrokenPipe(),
+        mode=mode,  # type: ignore[arg-type]
+        total_files=1,
+        total_bytes=MiB,
+        interval=0,
+        clock=clock,
+    ) as display:
+        clock.now = 1
+        display(started("Raw/a", MiB))
+        clock.now = 2
+        display(advanced("Raw/a", MiB, done=MiB, advance=MiB))
+
+
+def test_off_prints_nothing() -> None:
+    clock, out = FakeClock(), TTY()
+    with ProgressDisplay(stream=out, mode="off", total_files=1, total_bytes=MiB, interval=0, clock=clock) as display:
+        for now in range(5):
+            clock.now = now
+            display(started("Raw/a", MiB))
+            display(advanced("Raw/a", MiB, done=MiB, advance=MiB))
+            display(finished("Raw/a", MiB, done=MiB, status=FileStatus.UPLOADED))
+    assert out.getvalue() == ""
+
+
+def test_auto_picks_plain_off_a_terminal_and_rich_on_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")
+    assert ProgressDisplay(stream=io.StringIO(), mode="auto", total_files=0, total_bytes=0).mode == "plain"
+    assert ProgressDisplay(stream=TTY(), mode="auto", total_files=0, total_bytes=0).mode == "rich"
+    monkeypatch.setenv("TERM", "dumb")
+    assert ProgressDisplay(stream=TTY(), mode="auto", total_files=0, total_bytes=0).mode == "plain"
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="mode"):
+        ProgressDisplay(stream=io.StringIO(), mode="fancy", total_files=0, total_bytes=0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="interval"):
+        ProgressDisplay(stream=io.StringIO(), mode="plain", total_files=0, total_bytes=0, interval=-1)
+
+
+def frames(output: str) -> list[list[str]]:
+    """The frames of a live display, each as its lines without escape codes."""
+    return [ANSI.sub("", frame).splitlines() for frame in REDRAW.split(output) if ANSI.sub("", frame).strip()]
+
+
+def test_rich_shows_the_files_in_flight_up_to_the_cap_and_the_total(monkeypatch: pytest.MonkeyPatch) -> None:
+    """50 files, 16 at a time, each in 4 parts: every frame has the total and at most MAX_FILE_ROWS file rows."""
+    monkeypatch.setenv("COLUMNS", "100")
+    clock, out = FakeClock(), io.StringIO()
+    size, part = 4 * MiB, MiB
+    keys = [f"Raw/Local/CSV/Category{i:02d}/2022/05/02/a-rather-long-file-name-number-{i:02d}.csv" for i in range(50)]
+    pending, in_flight = list(keys), dict[str, int]()
+    with ProgressDisplay(stream=out, mode="rich", total_files=50, total_bytes=50 * size, clock=clock) as display:
+        assert display.mode == "rich"
+        while pending or in_flight:
+            while pending and len(in_flight) < 16:
+                key = pending.pop(0)
+                in_flight[key] = 0
+                display(started(key, size))
+            for key in list(in_flight)[:4]:
+                clock.now += 0.01
+                in_flight[key] += part
+                display(advanced(key, size, done=in_flight[key], advance=part))
+                if in_flight[key] == size:
+                    status = FileStatus.SKIPPED if key.endswith("7.csv") else FileStatus.UPLOADED
+                    display(finished(key, size, done=size, status=status))
+                    del in_flight[key]
+    output = out.getvalue()
+    shown = frames(output)
+    assert len(shown) > 10
+    for frame in shown:
+        assert frame[0].startswith("total "), frame
+        assert sum("…" in line and ".csv" in line for line in frame) <= MAX_FILE_ROWS, frame
+        assert len(frame) <= 1 + MAX_FILE_ROWS + 1, frame
+    assert any(sum(".csv" in line for line in frame) == MAX_FILE_ROWS for frame in shown)
+    assert any(line == "+ 6 more in flight" for frame in shown for line in frame)
+    # Keys are cut from the left, so the file name stays readable.
+    assert any(
+        line.startswith("…ory00/2022/05/02/a-rather-long-file-name-number-00.csv ") for frame in shown for line in frame
+    )
+    assert any("total 50/50 files" in line or "MiB/s" in line for frame in shown for line in frame)
+    # The live display is transient: it ends by showing the cursor again and erasing itself.
+    assert output.endswith("\x1b[1A\x1b[2K")
+    assert "\x1b[?25h" in output
+
+
+def test_rich_keys_are_not_markup_and_stay_on_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    clock, out = FakeClock(), io.StringIO()
+    with ProgressDisplay(stream=out, mode="rich", total_files=2, total_bytes=2, clock=clock) as display:
+        display(started("Raw/[bold]x[/bold].csv", 1))
+        display(started("Raw/new\nline.csv", 1))
+        clock.now = 1
+        display(advanced("Raw/[bold]x[/bold].csv", 1, done=1, advance=1))
+    text = ANSI.sub("", out.getvalue())
+    assert "Raw/[bold]x[/bold].csv" in text
+    assert "Raw/new?line.csv" in text
+
+
+def test_rich_puts_the_standard_stream_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Drawing on stderr, rich routes prints to stderr above the display, and restores sys.stderr on exit."""
+    monkeypatch.setenv("COLUMNS", "100")
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", out)
+
+    def failing_run() -> None:
+        with ProgressDisplay(stream=out, mode="rich", total_files=1, total_bytes=1):
+            assert sys.stderr is not out
+            print("async-ingest: interrupted, aborting uploads in flight…", file=sys.stderr)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        failing_run()
+    assert sys.stderr is out
+    assert "async-ingest: interrupted, aborting uploads in flight…" in ANSI.sub("", out.getvalue())
+
+
+def test_importing_the_cli_does_not_import_rich() -> None:
+    code = "import sys, async_ingest.cli, async_ingest._display; sys.exit('rich' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [(0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (123.4 * MiB, "123.4 MiB"), (3 * 2**40, "3.0 TiB")],
+)
+def test_format_bytes(size: float, text: str) -> None:
+    assert format_bytes(size) == text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "precise", "text"),
+    [(1.2, False, "2s"), (65, False, "1m05s"), (7380, False, "2h03m"), (3.44, True, "3.4s"), (125, True, "2m05s")],
+)
+def test_format_duration(seconds: float, precise: bool, text: str) -> None:
+    assert format_duration(seconds, precise=precise) == text
