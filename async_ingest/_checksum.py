@@ -19,6 +19,9 @@ from awscrt import checksums
 
 __all__ = ["ALGORITHMS", "Algorithm", "algorithm"]
 
+#: What the checksum functions read: whole parts, or views of the part buffers.
+Bytes = bytes | bytearray | memoryview
+
 
 @dataclass(frozen=True)
 class Algorithm:
@@ -28,7 +31,7 @@ class Algorithm:
     #: S3's ChecksumAlgorithm value, e.g. ``CRC64NVME``.
     s3_name: str
     width: int
-    compute: Callable[[bytes], int | bytes]
+    compute: Callable[[Bytes], int | bytes]
     #: ``combine(crc_a, crc_b, len_b)``; None where parts cannot be combined (SHA-256).
     combine: Callable[[int, int, int], int] | None
 
@@ -37,7 +40,7 @@ class Algorithm:
         """The request/response field that carries the value, e.g. ``ChecksumCRC64NVME``."""
         return f"Checksum{self.s3_name}"
 
-    def digest(self, data: bytes) -> int | bytes:
+    def digest(self, data: Bytes) -> int | bytes:
         """The raw checksum of *data*: an int for CRCs, bytes for SHA-256."""
         return self.compute(data)
 
@@ -46,7 +49,7 @@ class Algorithm:
         raw = value if isinstance(value, bytes) else value.to_bytes(self.width, "big")
         return base64.b64encode(raw).decode("ascii")
 
-    def b64(self, data: bytes) -> str:
+    def b64(self, data: Bytes) -> str:
         """The base64 wire form of the checksum of *data*."""
         return self.encode(self.compute(data))
 
@@ -84,7 +87,7 @@ class Algorithm:
         return f"{self.b64(joined)}-{len(parts)}"
 
 
-def _sha256(data: bytes) -> bytes:
+def _sha256(data: Bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 

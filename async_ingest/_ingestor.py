@@ -18,6 +18,7 @@ from typing import Any, Literal, Self
 
 import anyio
 
+from ._buffers import BufferPool
 from ._client import open_client
 from ._config import IngestConfig
 from ._plan import Source, UploadSpec, plan_uploads
@@ -138,6 +139,7 @@ class Ingestor:
         self._client: Any = client
         self._stack: AsyncExitStack | None = None
         self._slots: anyio.Semaphore | None = None
+        self._buffers = BufferPool()
         self._state = _State.UNOPENED
 
     async def __aenter__(self) -> Self:
@@ -244,6 +246,7 @@ class Ingestor:
             self._client,
             plan.bucket,
             slots=self._slots,
+            buffers=self._buffers,
             workers=self.config.concurrency,
             checksum=algorithm(self.config.checksum),
             abort_timeout=self.config.abort_timeout,

@@ -17,6 +17,7 @@ import anyio
 import anyio.lowlevel
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
+from ._buffers import BufferPool, PartBody, read_into
 from ._checksum import ALGORITHMS, Algorithm
 from ._exceptions import IngestError, SourceError
 from ._plan import UploadSpec
@@ -80,20 +81,6 @@ def _check_unchanged(fd: int, spec: UploadSpec) -> None:
         )
 
 
-def _read_exactly(fd: int, offset: int, length: int, spec: UploadSpec) -> bytes:
-    chunks = []
-    remaining = length
-    while remaining:
-        chunk = os.pread(fd, remaining, offset)
-        if not chunk:
-            shown = os.fsdecode(spec.source)
-            raise SourceChangedError(f"{shown}: shrank while being ingested; nothing was landed", path=shown)
-        chunks.append(chunk)
-        offset += len(chunk)
-        remaining -= len(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
 class ChecksumMismatchError(IngestError):
     """What S3 stored does not match the local file."""
 
@@ -119,6 +106,7 @@ class Transfer:
         bucket: str,
         *,
         slots: anyio.Semaphore,
+        buffers: BufferPool,
         workers: int,
         checksum: Algorithm | None,
         abort_timeout: float,
@@ -130,6 +118,7 @@ class Transfer:
         self._s3 = client
         self._bucket = bucket
         self._slots = slots
+        self._buffers = buffers
         self._workers = workers
         self._checksum = checksum
         self._abort_timeout = abort_timeout
@@ -213,10 +202,15 @@ class Transfer:
                 )
         return None  # no checksum stored: identity cannot be proven, so upload
 
-    def _read(self, fd: int, spec: UploadSpec, number: int, verify: bool) -> tuple[bytes, int | bytes | None]:
-        """Read part *number* and checksum it (runs in a worker thread); *verify*: then check the file is unchanged."""
+    def _read(
+        self, fd: int, spec: UploadSpec, number: int, buffer: bytearray, verify: bool
+    ) -> tuple[memoryview, int | bytes | None]:
+        """Read part *number* into *buffer* and checksum it, in a worker thread; *verify*: then check the file."""
         offset, length = spec.part_range(number)
-        data = _read_exactly(fd, offset, length, spec)
+        data = read_into(fd, buffer, offset, length)
+        if data is None:
+            shown = os.fsdecode(spec.source)
+            raise SourceChangedError(f"{shown}: shrank while being ingested; nothing was landed", path=shown)
         if verify:
             _check_unchanged(fd, spec)
         return data, (self._checksum.digest(data) if self._checksum else None)
@@ -240,16 +234,20 @@ class Transfer:
     async def _single(self, spec: UploadSpec, fd: int) -> TransferOutcome:
         algo = self._checksum
         async with self._slots:
-            data, digest = await anyio.to_thread.run_sync(self._read, fd, spec, 1, True)
-            extra = self._checksum_args(digest)
-            response = await self._s3.put_object(
-                Bucket=self._bucket,
-                Key=spec.key,
-                Body=data,
-                ContentLength=spec.size,
-                **extra,
-                **self._write_args(spec),
-            )
+            buffer = self._buffers.take(spec.size)
+            try:
+                data, digest = await anyio.to_thread.run_sync(self._read, fd, spec, 1, buffer, True)
+                extra = self._checksum_args(digest)
+                response = await self._s3.put_object(
+                    Bucket=self._bucket,
+                    Key=spec.key,
+                    Body=PartBody(data),
+                    ContentLength=spec.size,
+                    **extra,
+                    **self._write_args(spec),
+                )
+            finally:
+                self._buffers.give(buffer)
         sent = extra.get(algo.parameter) if algo else None
         if algo is not None:
             await self._verify(spec, sent, response.get(algo.parameter), None)
@@ -310,20 +308,23 @@ class Transfer:
                 # Each part takes a slot of the run's shared limit before its bytes are read.
                 for number in numbers:
                     async with self._slots:
-                        data, digest = await anyio.to_thread.run_sync(self._read, fd, spec, number, False)
-                        extra = self._checksum_args(digest)
-                        if digest is not None:
-                            digests[number - 1] = (digest, len(data))
-                        response = await self._s3.upload_part(
-                            Bucket=self._bucket,
-                            Key=spec.key,
-                            UploadId=upload_id,
-                            PartNumber=number,
-                            Body=data,
-                            ContentLength=len(data),
-                            **extra,
-                        )
-                        del data
+                        buffer = self._buffers.take(spec.part_size)
+                        try:
+                            data, digest = await anyio.to_thread.run_sync(self._read, fd, spec, number, buffer, False)
+                            extra = self._checksum_args(digest)
+                            if digest is not None:
+                                digests[number - 1] = (digest, len(data))
+                            response = await self._s3.upload_part(
+                                Bucket=self._bucket,
+                                Key=spec.key,
+                                UploadId=upload_id,
+                                PartNumber=number,
+                                Body=PartBody(data),
+                                ContentLength=len(data),
+                                **extra,
+                            )
+                        finally:
+                            self._buffers.give(buffer)
                     if algo is not None:
                         _check_answer(spec, number, extra[algo.parameter], response.get(algo.parameter))
                     parts[number - 1] = {"PartNumber": number, "ETag": response["ETag"]}
