@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +68,17 @@ def _open_checked(spec: UploadSpec) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def _file_checksum(spec: UploadSpec, algo: Algorithm) -> str:
+    """The whole file's checksum, for comparing with a stored object (blocking: run it in a thread)."""
+    fd = _open_checked(spec)
+    try:
+        value = algo.file_b64(fd, spec.size)
+        _check_unchanged(fd, spec)
+    finally:
+        os.close(fd)
+    return value
 
 
 def _check_unchanged(fd: int, spec: UploadSpec) -> None:
@@ -130,33 +141,53 @@ class Transfer:
     def _log_context(self, key: str) -> dict[str, Any]:
         return {"run_id": self._run_id, "key": key}
 
-    async def upload(self, spec: UploadSpec) -> TransferOutcome:
+    async def upload(self, spec: UploadSpec, existing: Container[str] | None = None) -> TransferOutcome:
         """Upload *spec*'s file to its key; raise on failure, leaving no partial object or open upload.
 
         With ``if_exists="skip"`` an object whose stored checksum equals the file's is left alone
         (``skipped``); with ``"fail"`` an existing object is an error and the write is conditional
-        (``If-None-Match: *``), so a concurrent writer cannot be overwritten either.
+        (``If-None-Match: *``), so a concurrent writer cannot be overwritten either.  *existing*,
+        the keys a listing found, spares a HEAD request for every key it does not hold.
         """
+        if self._if_exists != "overwrite" and (existing is None or spec.key in existing):
+            head = await self._head(spec.key)
+            if head is not None:
+                if self._if_exists == "fail":
+                    raise ObjectExistsError(
+                        f"s3://{self._bucket}/{spec.key} already exists; "
+                        "use --if-exists overwrite to replace it or skip to keep it"
+                    )
+                same = await self._same_content(head, spec)
+                if same is not None:
+                    return same
+        if not spec.multipart:
+            return await self._single(spec)
         fd = await anyio.to_thread.run_sync(_open_checked, spec)
         try:
-            if self._if_exists != "overwrite":
-                existing = await self._head(spec.key)
-                if existing is not None:
-                    if self._if_exists == "fail":
-                        raise ObjectExistsError(
-                            f"s3://{self._bucket}/{spec.key} already exists; "
-                            "use --if-exists overwrite to replace it or skip to keep it"
-                        )
-                    same = await self._same_content(existing, spec, fd)
-                    if same is not None:
-                        return same
-            if spec.multipart:
-                outcome = await self._multipart(spec, fd)
-            else:
-                outcome = await self._single(spec, fd)
+            return await self._multipart(spec, fd)
         finally:
             os.close(fd)
-        return outcome
+
+    async def existing_keys(self, specs: Sequence[UploadSpec]) -> set[str] | None:
+        """The keys of *specs* that already exist, from one listing per partition; None if listing is refused.
+
+        A daily partition is usually empty, so one LIST replaces a HEAD per file.
+        """
+        if self._if_exists == "overwrite" or len(specs) < 2:
+            return None
+        wanted = {spec.key for spec in specs}
+        prefixes = sorted({spec.key.rpartition("/")[0] + "/" for spec in specs})
+        found: set[str] = set()
+        try:
+            for prefix in prefixes:
+                paginator = self._s3.get_paginator("list_objects_v2")
+                async for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix, Delimiter="/"):
+                    found.update(item["Key"] for item in page.get("Contents", ()) if item["Key"] in wanted)
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 403:
+                return None  # may write but not list: fall back to a HEAD per file
+            raise
+        return found
 
     async def _head(self, key: str) -> dict[str, Any] | None:
         """The object's HEAD with its checksum, or None if there is none (or we may not look)."""
@@ -179,7 +210,7 @@ class Transfer:
             raise
         return response
 
-    async def _same_content(self, head: dict[str, Any], spec: UploadSpec, fd: int) -> TransferOutcome | None:
+    async def _same_content(self, head: dict[str, Any], spec: UploadSpec) -> TransferOutcome | None:
         """A skipped outcome if the stored object provably holds the file's bytes, else None."""
         if head.get("ContentLength") != spec.size:
             return None
@@ -188,10 +219,9 @@ class Transfer:
         for algo in ALGORITHMS.values():
             stored = head.get(algo.parameter)
             if stored and "-" not in stored:
-                local = await anyio.to_thread.run_sync(algo.file_b64, fd, spec.size)
+                local = await anyio.to_thread.run_sync(_file_checksum, spec, algo)
                 if local != stored:
                     return None
-                _check_unchanged(fd, spec)
                 return TransferOutcome(
                     etag=_strip_etag(head.get("ETag")),
                     parts=0,
@@ -231,12 +261,20 @@ class Transfer:
             return {}
         return {"ChecksumAlgorithm": self._checksum.s3_name, self._checksum.parameter: self._checksum.encode(digest)}
 
-    async def _single(self, spec: UploadSpec, fd: int) -> TransferOutcome:
+    def _read_whole(self, spec: UploadSpec, buffer: bytearray) -> tuple[memoryview, int | bytes | None]:
+        """Open, read and checksum a small file in one worker-thread call."""
+        fd = _open_checked(spec)
+        try:
+            return self._read(fd, spec, 1, buffer, True)
+        finally:
+            os.close(fd)
+
+    async def _single(self, spec: UploadSpec) -> TransferOutcome:
         algo = self._checksum
         async with self._slots:
             buffer = self._buffers.take(spec.size)
             try:
-                data, digest = await anyio.to_thread.run_sync(self._read, fd, spec, 1, buffer, True)
+                data, digest = await anyio.to_thread.run_sync(self._read_whole, spec, buffer)
                 extra = self._checksum_args(digest)
                 response = await self._s3.put_object(
                     Bucket=self._bucket,

@@ -40,7 +40,13 @@ class RecordingClient:
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._client, name)
-        if name not in {"put_object", "create_multipart_upload", "upload_part", "complete_multipart_upload"}:
+        if name not in {
+            "put_object",
+            "create_multipart_upload",
+            "upload_part",
+            "complete_multipart_upload",
+            "head_object",
+        }:
             return method
 
         async def call(**kwargs: Any) -> Any:

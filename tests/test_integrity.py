@@ -78,6 +78,20 @@ async def test_same_size_edit_is_uploaded(
     assert objects(s3, bucket)[MOVIES] == bytes(edited)
 
 
+async def test_one_listing_spares_a_head_per_new_file(bucket: str, client: Any, make_file: Callable[..., Path]) -> None:
+    """Existence is checked with one listing per partition; only keys already there get a HEAD."""
+    old = [make_file(f"old{i}.csv", 100) for i in range(3)]
+    new = [make_file(f"new{i}.csv", 100) for i in range(4)]
+    async with Ingestor(bucket=bucket, client=client, manifest=False, category_from_parent=True) as ingestor:
+        await ingestor.ingest(old, date=DAY)
+    recorder = RecordingClient(client)
+    async with Ingestor(bucket=bucket, client=recorder, manifest=False, category_from_parent=True) as ingestor:
+        report = await ingestor.ingest(old + new, date=DAY)
+    heads = sorted(key.rpartition("/")[2] for name, key, *_ in recorder.calls if name == "head_object")
+    assert heads == ["old0.csv", "old1.csv", "old2.csv"]
+    assert [f.status.value for f in report.files] == ["skipped"] * 3 + ["uploaded"] * 4
+
+
 async def test_object_without_checksum_is_replaced(
     bucket: str, s3: Any, make_file: Callable[..., Path], client: Any
 ) -> None:
