@@ -12,26 +12,54 @@ from __future__ import annotations
 import io
 import os
 
+import anyio
+
 __all__ = ["BufferPool", "PartBody", "read_into"]
 
 
 class BufferPool:
-    """Buffers free for reuse.  Used from the event loop only; the run's request slots bound how many exist."""
+    """Reusable buffers under a memory budget, shared by every request of an Ingestor.
 
-    def __init__(self) -> None:
+    ``take`` waits while the buffers in use plus the one asked for would exceed *limit*
+    bytes (a single buffer larger than the budget is still granted when nothing else is
+    in use), so memory stays bounded whatever the number of requests in flight.
+    Used from the event loop only.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
         self._free: list[bytearray] = []
+        self._in_use = 0
+        self._changed = anyio.Condition()
 
-    def take(self, size: int) -> bytearray:
-        """A buffer of at least *size* bytes."""
-        while self._free:
-            buffer = self._free.pop()
-            if len(buffer) >= size:
-                return buffer
-        return bytearray(size)
+    @property
+    def held(self) -> int:
+        """Bytes held: in use plus kept for reuse."""
+        return self._in_use + sum(len(buffer) for buffer in self._free)
 
-    def give(self, buffer: bytearray) -> None:
+    async def take(self, size: int) -> bytearray:
+        """A buffer of at least *size* bytes, once the budget allows it."""
+        async with self._changed:
+            while True:
+                for index, buffer in enumerate(self._free):
+                    if len(buffer) >= size:
+                        del self._free[index]
+                        self._in_use += len(buffer)
+                        return buffer
+                if self._in_use == 0 or self._in_use + size <= self._limit:
+                    # Make room by dropping kept buffers too small to serve.
+                    while self._free and self.held + size > self._limit:
+                        self._free.pop()
+                    self._in_use += size
+                    return bytearray(size)
+                await self._changed.wait()
+
+    async def give(self, buffer: bytearray) -> None:
         """Return *buffer* once nothing reads it any more."""
-        self._free.append(buffer)
+        async with self._changed:
+            self._in_use -= len(buffer)
+            self._free.append(buffer)
+            self._changed.notify_all()
 
 
 def read_into(fd: int, buffer: bytearray, offset: int, length: int) -> memoryview | None:

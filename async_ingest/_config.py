@@ -88,7 +88,11 @@ class IngestConfig:
     concurrency: int = 8
     part_size: int = 8 * MiB
     #: Files larger than this are sent as multipart uploads.
-    multipart_threshold: int = 16 * MiB
+    multipart_threshold: int = 8 * MiB
+    #: Memory for the bytes of parts (and small files) in flight, across every file; with the
+    #: defaults, 5 parts of 8 MiB.  Measured on movies/series: 40 MiB keeps the whole process
+    #: under 120 MiB and the transfer within noise of 64 MiB.
+    buffer_memory: int = 40 * MiB
     #: The content checksum sent with every request and verified by S3.
     checksum: Checksum = "crc64nvme"
     #: botocore's own checksum behaviour; ``when_required`` keeps it out of the
@@ -138,6 +142,8 @@ class IngestConfig:
             raise ConfigError(f"concurrency must be between 1 and 1000, got {self.concurrency}")
         if not MIN_PART_SIZE <= self.part_size <= MAX_PART_SIZE:
             raise ConfigError(f"part size must be between 5 MiB and 5 GiB, got {self.part_size} bytes")
+        if self.buffer_memory < 1:
+            raise ConfigError(f"buffer memory must be positive, got {self.buffer_memory} bytes")
         if not 0 <= self.multipart_threshold <= MAX_SINGLE_PUT:
             raise ConfigError(f"multipart threshold must be between 0 and 5 GiB, got {self.multipart_threshold} bytes")
         if self.checksum not in CHECKSUMS:

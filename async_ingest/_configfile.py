@@ -225,6 +225,7 @@ SETTINGS: Mapping[str, Callable[[object], Any]] = {
     "concurrency": _count,
     "part_size": _size,
     "multipart_threshold": _size,
+    "buffer_memory": _size,
     "checksum": _choice("crc64nvme", "crc32c", "crc32", "sha256", "none"),
     "request_checksum_calculation": _choice("when_supported", "when_required"),
     "addressing_style": _choice("auto", "path", "virtual"),

@@ -139,7 +139,7 @@ class Ingestor:
         self._client: Any = client
         self._stack: AsyncExitStack | None = None
         self._slots: anyio.Semaphore | None = None
-        self._buffers = BufferPool()
+        self._buffers = BufferPool(self.config.buffer_memory)
         self._state = _State.UNOPENED
 
     async def __aenter__(self) -> Self:

@@ -272,7 +272,7 @@ class Transfer:
     async def _single(self, spec: UploadSpec) -> TransferOutcome:
         algo = self._checksum
         async with self._slots:
-            buffer = self._buffers.take(spec.size)
+            buffer = await self._buffers.take(spec.size)
             try:
                 data, digest = await anyio.to_thread.run_sync(self._read_whole, spec, buffer)
                 extra = self._checksum_args(digest)
@@ -285,7 +285,8 @@ class Transfer:
                     **self._write_args(spec),
                 )
             finally:
-                self._buffers.give(buffer)
+                with anyio.CancelScope(shield=True):
+                    await self._buffers.give(buffer)
         sent = extra.get(algo.parameter) if algo else None
         if algo is not None:
             await self._verify(spec, sent, response.get(algo.parameter), None)
@@ -346,7 +347,7 @@ class Transfer:
                 # Each part takes a slot of the run's shared limit before its bytes are read.
                 for number in numbers:
                     async with self._slots:
-                        buffer = self._buffers.take(spec.part_size)
+                        buffer = await self._buffers.take(spec.part_size)
                         try:
                             data, digest = await anyio.to_thread.run_sync(self._read, fd, spec, number, buffer, False)
                             extra = self._checksum_args(digest)
@@ -362,7 +363,8 @@ class Transfer:
                                 **extra,
                             )
                         finally:
-                            self._buffers.give(buffer)
+                            with anyio.CancelScope(shield=True):
+                                await self._buffers.give(buffer)
                     if algo is not None:
                         _check_answer(spec, number, extra[algo.parameter], response.get(algo.parameter))
                     parts[number - 1] = {"PartNumber": number, "ETag": response["ETag"]}

@@ -6,6 +6,9 @@ import io
 import os
 from pathlib import Path
 
+import anyio
+import pytest
+
 from async_ingest._buffers import BufferPool, PartBody, read_into
 
 
@@ -25,14 +28,15 @@ def test_part_body_reads_seeks_and_rewinds() -> None:
     assert isinstance(body, io.BytesIO)  # what makes aiohttp stream it in chunks
 
 
-def test_pool_reuses_buffers_big_enough() -> None:
+@pytest.mark.anyio
+async def test_pool_reuses_buffers_big_enough() -> None:
     """A returned buffer is handed out again when it is large enough; a small one is replaced."""
-    pool = BufferPool()
-    first = pool.take(100)
-    pool.give(first)
-    assert pool.take(50) is first
-    pool.give(first)
-    bigger = pool.take(200)
+    pool = BufferPool(limit=1000)
+    first = await pool.take(100)
+    await pool.give(first)
+    assert await pool.take(50) is first
+    await pool.give(first)
+    bigger = await pool.take(200)
     assert bigger is not first
     assert len(bigger) == 200
 
@@ -50,3 +54,28 @@ def test_read_into_reads_exactly_or_reports_a_short_file(tmp_path: Path) -> None
         assert read_into(fd, buffer, 8, 5) is None
     finally:
         os.close(fd)
+
+
+@pytest.mark.anyio
+async def test_pool_keeps_to_its_budget() -> None:
+    """A take that would exceed the budget waits for a give; one oversized buffer is still granted alone."""
+    pool = BufferPool(limit=100)
+    first = await pool.take(60)
+    second_taken = anyio.Event()
+
+    async def take_second() -> None:
+        buffer = await pool.take(60)
+        second_taken.set()
+        await pool.give(buffer)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(take_second)
+        await anyio.wait_all_tasks_blocked()
+        assert not second_taken.is_set()
+        await pool.give(first)
+        with anyio.fail_after(5):
+            await second_taken.wait()
+    assert pool.held <= 100
+    huge = await pool.take(500)
+    assert len(huge) == 500
+    await pool.give(huge)

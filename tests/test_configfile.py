@@ -139,6 +139,7 @@ CONVERSIONS = [
     pytest.param('part_size = "8MiB"', "part_size", 8 * MiB, id="part-size-string"),
     pytest.param('multipart-threshold = "16M"', "multipart_threshold", 16 * MiB, id="threshold-string"),
     pytest.param("multipart-threshold = 0", "multipart_threshold", 0, id="threshold-zero"),
+    pytest.param('buffer-memory = "64MiB"', "buffer_memory", 64 * MiB, id="buffer-memory"),
     pytest.param('checksum = "sha256"', "checksum", "sha256", id="checksum"),
     pytest.param(
         'request-checksum-calculation = "when_supported"',
@@ -184,7 +185,7 @@ def test_every_setting_is_covered() -> None:
     assert {param.values[1] for param in CONVERSIONS} == set(SETTINGS)
     assert set(SETTINGS) == {
         "bucket", "endpoint_url", "region", "profile", "layout", "zone", "origin", "format", "date", "tz",
-        "concurrency", "part_size", "multipart_threshold", "checksum", "request_checksum_calculation",
+        "concurrency", "part_size", "multipart_threshold", "buffer_memory", "checksum", "request_checksum_calculation",
         "addressing_style", "if_exists", "content_type", "sse", "sse_kms_key_id", "storage_class", "metadata",
         "manifest", "manifest_layout", "success_marker", "follow_symlinks", "include", "exclude", "recursive",
         "category_from_parent", "prefix", "older_than", "preset", "log_level", "log_format", "quiet",
