@@ -268,10 +268,10 @@ class Ingestor:
 
         fatal: tuple[str, str] | None = None
         try:
-            existing = await transfer.existing_keys(plan.uploads)
+            absent = await transfer.listed_absent(plan.uploads)
         except EXPECTED_ERRORS as exc:
             log.info("listing the run's partitions failed (%s); checking each key instead", exc)
-            existing = None
+            absent = set()
 
         async def ingest_one(spec: UploadSpec) -> None:
             nonlocal fatal
@@ -279,7 +279,7 @@ class Ingestor:
             sent[spec.key] = 0
             progress(spec, "started")
             try:
-                outcome = await transfer.upload(spec, existing)
+                outcome = await transfer.upload(spec, absent)
             except* EXPECTED_ERRORS as group:
                 exc = _first_leaf(group)
                 message, code = describe_error(exc, bucket=plan.bucket, key=spec.key)

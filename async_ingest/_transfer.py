@@ -141,15 +141,15 @@ class Transfer:
     def _log_context(self, key: str) -> dict[str, Any]:
         return {"run_id": self._run_id, "key": key}
 
-    async def upload(self, spec: UploadSpec, existing: Container[str] | None = None) -> TransferOutcome:
+    async def upload(self, spec: UploadSpec, absent: Container[str] = ()) -> TransferOutcome:
         """Upload *spec*'s file to its key; raise on failure, leaving no partial object or open upload.
 
         With ``if_exists="skip"`` an object whose stored checksum equals the file's is left alone
         (``skipped``); with ``"fail"`` an existing object is an error and the write is conditional
-        (``If-None-Match: *``), so a concurrent writer cannot be overwritten either.  *existing*,
-        the keys a listing found, spares a HEAD request for every key it does not hold.
+        (``If-None-Match: *``), so a concurrent writer cannot be overwritten either.  A key in
+        *absent* (a listing showed it missing) needs no HEAD first.
         """
-        if self._if_exists != "overwrite" and (existing is None or spec.key in existing):
+        if self._if_exists != "overwrite" and spec.key not in absent:
             head = await self._head(spec.key)
             if head is not None:
                 if self._if_exists == "fail":
@@ -168,26 +168,33 @@ class Transfer:
         finally:
             os.close(fd)
 
-    async def existing_keys(self, specs: Sequence[UploadSpec]) -> set[str] | None:
-        """The keys of *specs* that already exist, from one listing per partition; None if listing is refused.
+    async def listed_absent(self, specs: Sequence[UploadSpec]) -> set[str]:
+        """Keys of *specs* that a listing shows absent, so they need no HEAD before their upload.
 
-        A daily partition is usually empty, so one LIST replaces a HEAD per file.
+        Only partitions holding two or more of the files are listed (one LIST instead of a HEAD
+        each); a daily partition is usually empty.  Where listing is forbidden, nothing is known
+        absent and every file gets its HEAD.
         """
-        if self._if_exists == "overwrite" or len(specs) < 2:
-            return None
-        wanted = {spec.key for spec in specs}
-        prefixes = sorted({spec.key.rpartition("/")[0] + "/" for spec in specs})
-        found: set[str] = set()
+        if self._if_exists == "overwrite":
+            return set()
+        by_prefix: dict[str, set[str]] = {}
+        for spec in specs:
+            by_prefix.setdefault(spec.key.rpartition("/")[0] + "/", set()).add(spec.key)
+        absent: set[str] = set()
         try:
-            for prefix in prefixes:
+            for prefix, keys in by_prefix.items():
+                if len(keys) < 2:
+                    continue
+                present: set[str] = set()
                 paginator = self._s3.get_paginator("list_objects_v2")
                 async for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix, Delimiter="/"):
-                    found.update(item["Key"] for item in page.get("Contents", ()) if item["Key"] in wanted)
+                    present.update(item["Key"] for item in page.get("Contents", ()))
+                absent |= keys - present
         except ClientError as exc:
             if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 403:
-                return None  # may write but not list: fall back to a HEAD per file
+                return set()  # may write but not list: a HEAD per file instead
             raise
-        return found
+        return absent
 
     async def _head(self, key: str) -> dict[str, Any] | None:
         """The object's HEAD with its checksum, or None if there is none (or we may not look)."""
