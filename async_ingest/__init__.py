@@ -8,11 +8,14 @@ Importing the package does not import botocore; that happens when an upload star
 
 from ._config import IngestConfig
 from ._exceptions import (
+    ChecksumMismatchError,
     ConfigError,
     DuplicateKeyError,
     IngestError,
     IngestFailedError,
     InvalidKeyError,
+    ObjectExistsError,
+    SourceChangedError,
     SourceError,
 )
 from ._ingestor import Ingestor, RunPlan, ingest
@@ -24,6 +27,7 @@ from ._version import __version__
 
 __all__ = [
     "LAYOUTS",
+    "ChecksumMismatchError",
     "ConfigError",
     "DuplicateKeyError",
     "FileResult",
@@ -35,9 +39,11 @@ __all__ = [
     "Ingestor",
     "InvalidKeyError",
     "KeyBuilder",
+    "ObjectExistsError",
     "ProgressEvent",
     "RunPlan",
     "Source",
+    "SourceChangedError",
     "SourceError",
     "StaleUpload",
     "UploadSpec",

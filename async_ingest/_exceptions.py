@@ -4,9 +4,12 @@ Every error the library raises on purpose derives from :class:`IngestError`::
 
     IngestError
     ├── ConfigError           invalid settings: bucket name, layout, date, sizes…
-    │   └── InvalidKeyError   a key piece or a whole key S3 would reject or misfile
+    │   ├── InvalidKeyError   a key piece or a whole key S3 would reject or misfile
+    │   └── DuplicateKeyError two sources would land on the same key
     ├── SourceError           a source file is missing, unreadable, not a file…
-    ├── DuplicateKeyError     two sources would land on the same key
+    │   └── SourceChangedError  it changed while being uploaded
+    ├── ChecksumMismatchError what S3 stored is not the file (the object is removed)
+    ├── ObjectExistsError     an object is at the key and --if-exists fail was asked
     └── IngestFailedError     raised by ``IngestReport.raise_for_failures()``
 
 Configuration and source errors are raised before anything is uploaded, so a
@@ -23,11 +26,14 @@ if TYPE_CHECKING:
     from ._results import IngestReport
 
 __all__ = [
+    "ChecksumMismatchError",
     "ConfigError",
     "DuplicateKeyError",
     "IngestError",
     "IngestFailedError",
     "InvalidKeyError",
+    "ObjectExistsError",
+    "SourceChangedError",
     "SourceError",
 ]
 
@@ -55,6 +61,18 @@ class SourceError(IngestError):
     def __init__(self, message: str, *, path: str) -> None:
         super().__init__(message)
         self.path = path
+
+
+class SourceChangedError(SourceError):
+    """The file changed between planning and the end of its upload; nothing of it was landed."""
+
+
+class ChecksumMismatchError(IngestError):
+    """What S3 reports storing does not match the local file; the object was removed."""
+
+
+class ObjectExistsError(IngestError):
+    """An object already sits at the key and the run was told not to replace it."""
 
 
 class DuplicateKeyError(ConfigError):

@@ -316,7 +316,11 @@ class Ingestor:
                     outcome.parts,
                     extra={"run_id": plan.run_id, "key": spec.key},
                 )
+            record(spec, result)
+
+        def record(spec: UploadSpec, result: FileResult) -> None:
             results[spec.key] = result
+            sent.setdefault(spec.key, 0)
             progress(spec, "finished", status=result.status)
             if on_result is not None:
                 on_result(result)
@@ -328,12 +332,9 @@ class Ingestor:
                 if fatal is not None:
                     # The same error would meet every remaining file: fail fast instead of asking.
                     message, code = fatal
-                    result = plan.result(spec, FileStatus.FAILED, error=f"not attempted: {message}", error_code=code)
-                    results[spec.key] = result
-                    sent[spec.key] = 0
-                    progress(spec, "finished", status=result.status)
-                    if on_result is not None:
-                        on_result(result)
+                    record(
+                        spec, plan.result(spec, FileStatus.FAILED, error=f"not attempted: {message}", error_code=code)
+                    )
                     return
                 await ingest_one(spec)
 

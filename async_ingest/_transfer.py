@@ -1,8 +1,8 @@
 """The I/O of one file: a single PUT, or a multipart upload aborted on any exit but success.
 
 File reads and checksums run in worker threads, one part at a time, after the
-part has taken a slot of the run's shared limit; so at most ``concurrency``
-parts are in memory at once and the event loop never touches file bytes.
+part has taken a request slot and a buffer from the Ingestor's memory budget;
+so memory stays bounded and the event loop never touches file bytes.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from ._buffers import BufferPool, PartBody, read_into
 from ._checksum import ALGORITHMS, Algorithm
-from ._exceptions import IngestError, SourceError
+from ._exceptions import ChecksumMismatchError, IngestError, ObjectExistsError, SourceChangedError
 from ._plan import UploadSpec
 
 __all__ = ["EXPECTED_ERRORS", "Transfer", "TransferOutcome", "describe_error"]
@@ -49,10 +49,6 @@ def _multipart_checksum(
     if algo is None:
         return None
     return algo.encode(whole) if whole is not None else algo.composite(digests)
-
-
-class SourceChangedError(SourceError):
-    """The file changed between planning and the end of its upload."""
 
 
 def _strip_etag(etag: str | None) -> str | None:
@@ -90,14 +86,6 @@ def _check_unchanged(fd: int, spec: UploadSpec) -> None:
             "nothing was landed, run again once it is complete",
             path=shown,
         )
-
-
-class ChecksumMismatchError(IngestError):
-    """What S3 stored does not match the local file."""
-
-
-class ObjectExistsError(IngestError):
-    """An object already sits at the key and the run was told not to replace it."""
 
 
 def _check_answer(spec: UploadSpec, number: int, sent: str, answered: str | None) -> None:
