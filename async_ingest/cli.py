@@ -349,6 +349,8 @@ def format_report(report: IngestReport) -> str:
     lines.append(
         f"{summary['files']} files: {counted}; {_human_size(summary['bytes'])} in {report.duration:.2f}s{rate}"
     )
+    if report.manifest_key:
+        lines.append(f"manifest: s3://{report.bucket}/{report.manifest_key}")
     return "\n".join(lines)
 
 

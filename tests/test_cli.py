@@ -98,6 +98,7 @@ def test_table_output_and_bucket_from_env(
     assert "uploaded" in done.stdout
     assert "Raw/Local/CSV/Films/year=2022/month=05/day=02/movies.csv" in done.stdout
     assert "2 files: 2 uploaded" in done.stdout
+    assert f"manifest: s3://{bucket}/Raw/Local/_manifests/2022/05/02/" in done.stdout
     assert sorted(objects(s3, bucket)) == [
         "Raw/Local/CSV/Films/year=2022/month=05/day=02/movies.csv",
         "Raw/Local/CSV/Series/year=2022/month=05/day=02/series.csv",
