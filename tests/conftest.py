@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import datetime
 import os
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aioboto3
 import boto3
 import pytest
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from .faultproxy import FaultProxy
+
+MiB = 2**20
+#: The processing date of the tests that fix one.
+DAY = datetime.date(2022, 5, 2)
+#: Settings that make an 11 MiB file a 3-part multipart upload.
+SMALL = {"part_size": 5 * MiB, "multipart_threshold": 5 * MiB}
 
 ACCESS_KEY = "AKIAASYNCINGESTTEST"
 SECRET_KEY = "async-ingest-test-secret-do-not-print"
@@ -79,6 +90,19 @@ def s3(s3_endpoint: str) -> Any:
 
 
 @pytest.fixture
+async def client(s3_endpoint: str) -> Any:
+    """An aioboto3 client the test owns, to lend to an Ingestor."""
+    async with aioboto3.Session().client("s3", endpoint_url=s3_endpoint) as client:
+        yield client
+
+
+@pytest.fixture
+def endpoint_env(s3_endpoint: str) -> dict[str, str]:
+    """The endpoint given the standard AWS way."""
+    return {"AWS_ENDPOINT_URL": s3_endpoint}
+
+
+@pytest.fixture
 def bucket(s3: Any) -> str:
     """A new, empty bucket for one test."""
     name = f"test-{uuid.uuid4().hex[:16]}"
@@ -112,3 +136,57 @@ def objects(s3: Any, bucket: str, *, manifests: bool = False) -> dict[str, bytes
 def open_uploads(s3: Any, bucket: str) -> list[dict[str, Any]]:
     """The multipart uploads still open in *bucket*."""
     return list(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
+
+
+def run_cli(
+    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m async_ingest ARGS` with the test's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "async_ingest", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        check=False,
+    )
+
+
+class RecordingClient:
+    """Wraps the real aioboto3 client: records each call's interval and can inject a fault.
+
+    Only the calls pass through here; every byte still goes over HTTP to the server.
+    """
+
+    def __init__(self, client: Any, *, fail: Callable[[str, dict[str, Any]], BaseException | None] | None = None):
+        self._client = client
+        self._fail = fail
+        self.calls: list[tuple[str, str, float, float]] = []
+        self.before: dict[str, Callable[[dict[str, Any]], Any]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if name not in {
+            "put_object",
+            "create_multipart_upload",
+            "upload_part",
+            "complete_multipart_upload",
+            "head_object",
+        }:
+            return method
+
+        async def call(**kwargs: Any) -> Any:
+            hook = self.before.get(name)
+            if hook is not None:
+                await hook(kwargs)
+            if self._fail is not None:
+                error = self._fail(name, kwargs)
+                if error is not None:
+                    raise error
+            start = time.perf_counter()
+            try:
+                return await method(**kwargs)
+            finally:
+                self.calls.append((name, kwargs["Key"], start, time.perf_counter()))
+
+        return call

@@ -14,29 +14,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import SECRET_KEY, objects, open_uploads
-
-MiB = 2**20
-
-
-def run_cli(
-    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    """Run `python -m async_ingest ARGS` with the test's environment."""
-    return subprocess.run(
-        [sys.executable, "-m", "async_ingest", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=timeout,
-        check=False,
-    )
-
-
-@pytest.fixture
-def endpoint_env(s3_endpoint: str) -> dict[str, str]:
-    """The endpoint given the standard AWS way."""
-    return {"AWS_ENDPOINT_URL": s3_endpoint}
+from .conftest import SECRET_KEY, MiB, objects, open_uploads, run_cli
 
 
 def test_help_and_version_do_not_import_botocore() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import threading
 import time
 from collections.abc import Callable
@@ -15,14 +14,13 @@ import pytest
 import async_ingest
 from async_ingest import FileStatus, Ingestor
 
-from .conftest import objects, open_uploads
+from . import conftest
+from .conftest import DAY, MiB, objects, open_uploads
 from .faultproxy import Fault, FaultProxy, hold_until, reset_mid_body, stall, status
 
 pytestmark = pytest.mark.anyio
 
-MiB = 2**20
-DAY = datetime.date(2022, 5, 2)
-SMALL = {"part_size": 5 * MiB, "multipart_threshold": 5 * MiB, "manifest": False}
+SMALL = {**conftest.SMALL, "manifest": False}
 MOVIES = "Raw/Local/CSV/Movies/2022/05/02/movies.csv"
 
 

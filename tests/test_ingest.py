@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import aioboto3
 import anyio
 import pytest
 from botocore.exceptions import ClientError
@@ -17,60 +15,9 @@ from botocore.exceptions import ClientError
 import async_ingest
 from async_ingest import FileStatus, IngestConfig, Ingestor
 
-from .conftest import objects, open_uploads
+from .conftest import DAY, SMALL, MiB, RecordingClient, objects, open_uploads
 
 pytestmark = pytest.mark.anyio
-
-MiB = 2**20
-DAY = datetime.date(2022, 5, 2)
-SMALL = {"part_size": 5 * MiB, "multipart_threshold": 5 * MiB}
-
-
-class RecordingClient:
-    """Wraps the real aioboto3 client: records each call's interval and can inject a fault.
-
-    Only the calls pass through here; every byte still goes over HTTP to the server.
-    """
-
-    def __init__(self, client: Any, *, fail: Callable[[str, dict[str, Any]], BaseException | None] | None = None):
-        self._client = client
-        self._fail = fail
-        self.calls: list[tuple[str, str, float, float]] = []
-        self.before: dict[str, Callable[[dict[str, Any]], Any]] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._client, name)
-        if name not in {
-            "put_object",
-            "create_multipart_upload",
-            "upload_part",
-            "complete_multipart_upload",
-            "head_object",
-        }:
-            return method
-
-        async def call(**kwargs: Any) -> Any:
-            hook = self.before.get(name)
-            if hook is not None:
-                await hook(kwargs)
-            if self._fail is not None:
-                error = self._fail(name, kwargs)
-                if error is not None:
-                    raise error
-            start = time.perf_counter()
-            try:
-                return await method(**kwargs)
-            finally:
-                self.calls.append((name, kwargs["Key"], start, time.perf_counter()))
-
-        return call
-
-
-@pytest.fixture
-async def client(s3_endpoint: str) -> Any:
-    """An aioboto3 client the test owns, to lend to an Ingestor."""
-    async with aioboto3.Session().client("s3", endpoint_url=s3_endpoint) as client:
-        yield client
 
 
 async def test_round_trip_is_byte_exact(s3_endpoint: str, bucket: str, s3: Any, make_file: Callable[..., Path]) -> None:

@@ -2,38 +2,23 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import aioboto3
 import anyio
 import pytest
 
 import async_ingest
 from async_ingest import FileStatus, Ingestor
 
-from .conftest import objects, open_uploads
-from .test_ingest import RecordingClient
+from .conftest import DAY, SMALL, MiB, RecordingClient, objects, open_uploads, run_cli
 
 pytestmark = pytest.mark.anyio
 
-MiB = 2**20
-DAY = datetime.date(2022, 5, 2)
-SMALL = {"part_size": 5 * MiB, "multipart_threshold": 5 * MiB}
 MOVIES = "Raw/Local/CSV/Movies/2022/05/02/movies.csv"
-
-
-@pytest.fixture
-async def client(s3_endpoint: str) -> Any:
-    """An aioboto3 client the test owns, to lend to an Ingestor."""
-    async with aioboto3.Session().client("s3", endpoint_url=s3_endpoint) as client:
-        yield client
 
 
 def sent_bytes(recorder: RecordingClient) -> list[str]:
@@ -245,18 +230,6 @@ async def test_no_manifest(s3_endpoint: str, bucket: str, s3: Any, make_file: Ca
     )
     assert report.manifest_key is None
     assert list(objects(s3, bucket, manifests=True)) == [MOVIES]
-
-
-def run_cli(*args: str | Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run the command line with *env* added."""
-    return subprocess.run(
-        [sys.executable, "-m", "async_ingest", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.mark.anyio(False)  # type: ignore[misc]

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,28 +13,7 @@ import pytest
 import async_ingest
 from async_ingest import FileStatus, Ingestor
 
-from .conftest import objects, open_uploads
-
-MiB = 2**20
-DAY = datetime.date(2022, 5, 2)
-
-
-def run_cli(*args: str | Path, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run the command line with *env* added."""
-    return subprocess.run(
-        [sys.executable, "-m", "async_ingest", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=timeout,
-        check=False,
-    )
-
-
-@pytest.fixture
-def endpoint_env(s3_endpoint: str) -> dict[str, str]:
-    """The endpoint given the standard AWS way."""
-    return {"AWS_ENDPOINT_URL": s3_endpoint}
+from .conftest import DAY, objects, open_uploads, run_cli
 
 
 @pytest.mark.anyio
