@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -143,3 +144,34 @@ async def test_cancel_while_creating_the_upload(
         release.set()
     assert open_uploads(s3, bucket) == []
     assert objects(s3, bucket) == {}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "size"),
+    [
+        pytest.param("PUT", "series.csv", 1000, id="single-put"),
+        pytest.param("POST", "uploadId=", 12 * MiB, id="complete"),
+    ],
+)
+async def test_cancel_at_other_points(
+    proxy: FaultProxy, bucket: str, s3: Any, make_file: Callable[..., Path], method: str, path: str, size: int
+) -> None:
+    """Cancelled while a single PUT or the completion is in flight: prompt return, no open upload, nothing partial.
+
+    A request whose body had fully left the client may still be carried out by the server (this proxy,
+    like a load balancer, forwards it anyway): then the object is complete and byte-exact.
+    """
+    release = threading.Event()
+    held = proxy.add(Fault(hold_until(release, timeout=20), method=method, path=path, times=None))
+    source = make_file("series.csv", size)
+    async with Ingestor(bucket=bucket, endpoint_url=proxy.url, **SMALL) as ingestor, anyio.create_task_group() as tg:
+        tg.start_soon(functools.partial(ingestor.ingest, [source], date=DAY))
+        with anyio.fail_after(30):
+            await held.wait_async()
+        cancelled = time.monotonic()
+        tg.cancel_scope.cancel()
+    assert time.monotonic() - cancelled < 2
+    release.set()
+    await anyio.sleep(0.5)  # let the released request reach the server, if the proxy forwards it
+    assert open_uploads(s3, bucket) == []
+    assert objects(s3, bucket) in ({}, {"Raw/Local/CSV/Series/2022/05/02/series.csv": source.read_bytes()})
