@@ -165,12 +165,26 @@ def test_zero_byte_file_is_uploaded(
     assert objects(s3, bucket) == {"Raw/Local/CSV/Empty/2022/05/02/empty.csv": b""}
 
 
-def test_secret_never_printed(endpoint_env: dict[str, str], bucket: str, make_file: Callable[..., Path]) -> None:
-    """The secret access key appears in no output, even at debug level."""
-    done = run_cli("--bucket", bucket, "--log-level", "debug", "--json", make_file("movies.csv", 10), env=endpoint_env)
+def test_secret_never_printed(
+    endpoint_env: dict[str, str], bucket: str, s3: Any, make_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    """The secret access key appears in no output, log, report or manifest, even at debug level."""
+    report = tmp_path / "report.json"
+    done = run_cli(
+        "--bucket", bucket, "--log-level", "debug", "--json", "--report", report, make_file("movies.csv", 10),
+        env=endpoint_env,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert SECRET_KEY not in done.stdout
-    assert SECRET_KEY not in done.stderr
+    assert "DEBUG" in done.stderr  # botocore's debug logging really was on
+    manifests = objects(s3, bucket, manifests=True)
+    assert len(manifests) == 2
+    for text in (
+        done.stdout,
+        done.stderr,
+        report.read_text(),
+        *(b.decode(errors="replace") for b in manifests.values()),
+    ):
+        assert SECRET_KEY not in text
 
 
 def test_local_trial_endpoint(make_file: Callable[..., Path]) -> None:
