@@ -14,10 +14,24 @@ from ._exceptions import ConfigError
 __all__ = ["open_client"]
 
 
-def _import_s3_stack() -> None:
-    # ~0.6 s of module loading: done in a worker thread so a host's event loop keeps running.
-    importlib.import_module("aioboto3")
-    importlib.import_module("aiobotocore.config")
+def _prepare_session(profile: str | None, region: str | None, credentials: dict[str, str]) -> Any:
+    """Import the S3 stack and load botocore's S3 data; blocking (~0.8 s), so run in a worker thread.
+
+    Creating the client afterwards finds the service model, endpoint rules and partitions
+    already parsed in the session's loader cache, and so no longer blocks the host's loop.
+    """
+    aioboto3 = importlib.import_module("aioboto3")
+    # Modules the client class imports lazily while it is being created.
+    for module in ("aiobotocore.config", "aioboto3.s3.inject", "boto3.s3.inject"):
+        importlib.import_module(module)
+    core = importlib.import_module("aiobotocore.session").AioSession()
+    session = aioboto3.Session(botocore_session=core, profile_name=profile, region_name=region, **credentials)
+    loader = core.get_component("data_loader")
+    for type_name in ("service-2", "endpoint-rule-set-1"):
+        loader.load_service_model("s3", type_name)
+    for name in ("partitions", "endpoints", "sdk-default-configuration", "_retry"):
+        loader.load_data(name)
+    return session
 
 
 async def open_client(config: IngestConfig, stack: AsyncExitStack, **credentials: str) -> Any:
@@ -27,10 +41,13 @@ async def open_client(config: IngestConfig, stack: AsyncExitStack, **credentials
     local trial endpoint does that, with throwaway values).  A missing profile
     or no credentials at all is a ConfigError, raised before any upload.
     """
-    await anyio.to_thread.run_sync(_import_s3_stack)
-    import aioboto3
-    from aiobotocore.config import AioConfig
     from botocore.exceptions import BotoCoreError
+
+    try:
+        session = await anyio.to_thread.run_sync(_prepare_session, config.profile, config.region, credentials)
+    except BotoCoreError as exc:
+        raise ConfigError(f"AWS configuration: {exc}") from None
+    from aiobotocore.config import AioConfig
 
     s3_settings: dict[str, Any] = {"addressing_style": config.addressing_style}
     if config.checksum != "none":
@@ -47,7 +64,6 @@ async def open_client(config: IngestConfig, stack: AsyncExitStack, **credentials
         s3=s3_settings,
     )
     try:
-        session = aioboto3.Session(profile_name=config.profile, region_name=config.region, **credentials)
         if await session.get_credentials() is None:
             raise ConfigError(
                 "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
