@@ -426,29 +426,31 @@ async def _main_async(args: argparse.Namespace, config: IngestConfig, outcome: d
     import anyio
 
     report: IngestReport | None = None
-    with anyio.CancelScope() as run_scope:
-        async with anyio.create_task_group() as tg:
+    run_scope = anyio.CancelScope()
 
-            async def watch_signals() -> None:
-                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                    async for signum in signals:
-                        if "signal" in outcome:
-                            # A second signal: the user wants out now, cleanup or not.
-                            # \x1b[?25h: show the cursor a live display may have hidden.
-                            show_cursor = "\x1b[?25h" if sys.stderr.isatty() else ""
-                            print(f"{show_cursor}async-ingest: interrupted again, exiting now", file=sys.stderr)
-                            os._exit(EXIT_SIGINT if signum == signal.SIGINT else EXIT_SIGTERM)
-                        outcome["signal"] = signum
-                        print("async-ingest: interrupted, aborting uploads in flight…", file=sys.stderr)
-                        run_scope.cancel()
+    async def watch_signals() -> None:
+        # Outside run_scope, so it still listens while a cancelled run aborts its uploads.
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                if "signal" in outcome:
+                    # A second signal: the user wants out now, cleanup or not.
+                    # \x1b[?25h: show the cursor a live display may have hidden.
+                    show_cursor = "\x1b[?25h" if sys.stderr.isatty() else ""
+                    print(f"{show_cursor}async-ingest: interrupted again, exiting now", file=sys.stderr)
+                    os._exit(EXIT_SIGINT if signum == signal.SIGINT else EXIT_SIGTERM)
+                outcome["signal"] = signum
+                print("async-ingest: interrupted, aborting uploads in flight…", file=sys.stderr)
+                run_scope.cancel()
 
-            tg.start_soon(watch_signals)
-            try:
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watch_signals)
+        try:
+            with run_scope:
                 report = await _run(args, config, outcome)
-            except IngestError as exc:
-                outcome["error"] = exc
-            finally:
-                tg.cancel_scope.cancel()
+        except IngestError as exc:
+            outcome["error"] = exc
+        finally:
+            tg.cancel_scope.cancel()
     return report
 
 

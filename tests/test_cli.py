@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from .conftest import SECRET_KEY, MiB, objects, open_uploads, run_cli
+from .faultproxy import Fault, FaultProxy, hold_until, stall
 
 
 def test_help_and_version_do_not_import_botocore() -> None:
@@ -200,44 +202,61 @@ def test_local_trial_endpoint(make_file: Callable[..., Path]) -> None:
     assert "1000  Raw/Local/CSV/Movies/2022/05/02/movies.csv" in done.stderr
 
 
-def test_sigint_aborts_and_exits_130(
-    endpoint_env: dict[str, str], bucket: str, s3: Any, make_file: Callable[..., Path]
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_signal_aborts_and_exits(
+    endpoint_env: dict[str, str], bucket: str, s3: Any, make_file: Callable[..., Path], signum: int, code: int
 ) -> None:
-    """Ctrl-C mid-upload stops the run, aborts its multipart upload and exits 130."""
+    """Ctrl-C or SIGTERM mid-upload stops the run, aborts its multipart upload and exits 130 or 143."""
     source = make_file("movies.csv", 200 * MiB)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "async_ingest",
-            "--bucket",
-            bucket,
-            "--part-size",
-            "5MiB",
-            "--concurrency",
-            "2",
-            "--json",
-            str(source),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **endpoint_env},
+    process = start_cli(
+        ["--bucket", bucket, "--part-size", "5MiB", "--concurrency", "2", "--json", str(source)], endpoint_env
     )
     deadline = time.monotonic() + 60
     while not open_uploads(s3, bucket) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert open_uploads(s3, bucket), "the upload never started"
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     stopped = time.monotonic()
     stdout, stderr = process.communicate(timeout=30)
-    assert process.returncode == 130, stderr
+    assert process.returncode == code, stderr
     assert time.monotonic() - stopped < 10
     assert open_uploads(s3, bucket) == []
     assert objects(s3, bucket) == {}
     report = json.loads(stdout)
     assert report["files"][0]["status"] == "interrupted"
     assert "Traceback" not in stderr
+
+
+def test_second_ctrl_c_exits_at_once(proxy: FaultProxy, bucket: str, make_file: Callable[..., Path]) -> None:
+    """While the first Ctrl-C's cleanup waits on a slow abort, a second Ctrl-C exits at once with 130."""
+    release = threading.Event()
+    try:
+        aborts = proxy.add(Fault(hold_until(release, timeout=60), method="DELETE", path="uploadId=", times=None))
+        parts = proxy.add(Fault(stall(60), path="partNumber=", times=None))
+        source = make_file("movies.csv", 12 * MiB)
+        process = start_cli(["--bucket", bucket, "--part-size", "5MiB", str(source)], {"AWS_ENDPOINT_URL": proxy.url})
+        assert parts.wait(timeout=30), "no part was sent"
+        process.send_signal(signal.SIGINT)
+        assert aborts.wait(timeout=30), "the abort was never sent"
+        process.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        _, stderr = process.communicate(timeout=10)
+        assert process.returncode == 130, stderr
+        assert time.monotonic() - started < 2
+        assert "interrupted again, exiting now" in stderr
+    finally:
+        release.set()
+
+
+def start_cli(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """Start the command line in the background with *env* added."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "async_ingest", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env},
+    )
 
 
 @pytest.mark.parametrize(
