@@ -12,51 +12,42 @@ from __future__ import annotations
 import argparse
 import datetime
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ._config import CHECKSUMS, DEFAULT_MANIFEST_LAYOUT, IngestConfig, MiB
+from ._config import CHECKSUMS, IngestConfig
 from ._exceptions import ConfigError
 from ._parse import parse_age, parse_date, parse_size, positive_int
 from ._plan import Source
 
 __all__ = ["DEFAULTS", "PRESETS", "Settings", "resolve_settings"]
 
-#: Every setting the command line knows, with its default.
+#: Library settings the command line does not offer.
+_LIBRARY_ONLY = {"max_attempts", "abort_timeout"}
+
+
+def _config_defaults() -> dict[str, Any]:
+    """IngestConfig's own defaults, under the command line's names (``timezone`` is ``tz``)."""
+    defaults: dict[str, Any] = {}
+    for field in fields(IngestConfig):
+        if field.name in _LIBRARY_ONLY:
+            continue
+        if field.default is not MISSING:
+            value = field.default
+        elif field.default_factory is not MISSING:
+            value = field.default_factory()
+        else:
+            value = None  # required (the bucket): no default
+        defaults["tz" if field.name == "timezone" else field.name] = value
+    return defaults
+
+
+#: Every setting the command line knows, with its default: the library's, plus the CLI's own.
 DEFAULTS: dict[str, Any] = {
-    "bucket": None,
-    "endpoint_url": None,
-    "region": None,
-    "profile": None,
+    **_config_defaults(),
     "preset": None,
-    "layout": "default",
-    "zone": "Raw",
-    "origin": "Local",
-    "format": None,
     "date": None,
-    "tz": None,
-    "concurrency": 8,
-    "part_size": 8 * MiB,
-    "multipart_threshold": 8 * MiB,
-    "buffer_memory": 40 * MiB,
-    "checksum": "crc64nvme",
-    "request_checksum_calculation": "when_required",
-    "addressing_style": "auto",
-    "if_exists": "skip",
-    "content_type": None,
-    "sse": None,
-    "sse_kms_key_id": None,
-    "storage_class": None,
-    "metadata": {},
-    "manifest": True,
-    "manifest_layout": DEFAULT_MANIFEST_LAYOUT,
-    "success_marker": False,
-    "follow_symlinks": True,
-    "include": (),
-    "exclude": (),
-    "recursive": False,
-    "category_from_parent": False,
     "prefix": "",
     "older_than": datetime.timedelta(hours=24),
     "log_level": "error",
