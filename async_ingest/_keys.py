@@ -145,6 +145,10 @@ class KeyBuilder:
 
     def key_for(self, filename: str, *, category: str | None = None) -> str:
         """The object key for a file called *filename* (a base name, not a path)."""
+        return self.locate(filename, category=category)[0]
+
+    def locate(self, filename: str, *, category: str | None = None) -> tuple[str, str]:
+        """The key for *filename*, and the category it was filed under."""
         values = self.fields_for(filename, category=category)
         key = "".join(literal + (values[name] if name else "") for literal, name in self._parts)
         for segment in key.split("/"):
@@ -160,4 +164,4 @@ class KeyBuilder:
                 piece="key",
                 value=key,
             )
-        return key
+        return key, values["category"]

@@ -224,10 +224,9 @@ def plan_uploads(
         st = _stat_regular(source.path, follow_symlinks=follow_symlinks)
         name = source.path.name
         try:
-            key = keys.key_for(name, category=source.category)
+            key, category = keys.locate(name, category=source.category)
         except InvalidKeyError as exc:
             raise InvalidKeyError(f"{os.fsdecode(source.path)!r}: {exc}", piece=exc.piece, value=exc.value) from None
-        category = keys.fields_for(name, category=source.category)["category"]
         size = st.st_size
         chunk = adjust_part_size(size, part_size)
         multipart = size > multipart_threshold
