@@ -135,36 +135,27 @@ def _boolean(value: object) -> bool:
     return value
 
 
-def _count(value: object) -> int:
-    problem = _Invalid(f"must be a whole number of at least 1, got {_got(value)}")
-    if isinstance(value, bool):
-        raise problem
-    if isinstance(value, int):
-        if value < 1:
+def _whole(value: object, *, minimum: int, parse: Callable[[str], int], wanted: str) -> int:
+    """A non-boolean int of at least *minimum*, or a string *parse* accepts."""
+    problem = _Invalid(f"must be {wanted}, got {_got(value)}")
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < minimum:
             raise problem
         return value
     if isinstance(value, str):
         try:
-            return positive_int(value)
+            return parse(value)
         except argparse.ArgumentTypeError:
             raise problem from None
     raise problem
+
+
+def _count(value: object) -> int:
+    return _whole(value, minimum=1, parse=positive_int, wanted="a whole number of at least 1")
 
 
 def _size(value: object) -> int:
-    problem = _Invalid(f'must be a number of bytes or a size with a unit, such as "8MiB", got {_got(value)}')
-    if isinstance(value, bool):
-        raise problem
-    if isinstance(value, int):
-        if value < 0:
-            raise problem
-        return value
-    if isinstance(value, str):
-        try:
-            return parse_size(value)
-        except argparse.ArgumentTypeError:
-            raise problem from None
-    raise problem
+    return _whole(value, minimum=0, parse=parse_size, wanted='a number of bytes or a size with a unit, such as "8MiB"')
 
 
 def _date(value: object) -> datetime.date:
