@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from async_ingest._buffers import BufferPool, PartBody, read_into
+from async_ingest._buffers import OFF_LOOP_ALLOCATION, BufferPool, PartBody, read_into
 
 
 def test_part_body_reads_seeks_and_rewinds() -> None:
@@ -79,3 +79,27 @@ async def test_pool_keeps_to_its_budget() -> None:
     huge = await pool.take(500)
     assert len(huge) == 500
     await pool.give(huge)
+
+
+@pytest.mark.anyio
+async def test_take_cancelled_while_allocating_off_loop_frees_its_reservation() -> None:
+    """A large buffer is zero-filled in a worker thread; cancelled before it comes, its share of the budget returns."""
+    size = 2 * OFF_LOOP_ALLOCATION
+    pool = BufferPool(limit=size)
+    threads = anyio.to_thread.current_default_thread_limiter()
+    saved = threads.total_tokens
+    holder = object()
+    threads.total_tokens = 1
+    await threads.acquire_on_behalf_of(holder)  # no worker thread free: the allocation waits for one
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pool.take, size)
+            await anyio.wait_all_tasks_blocked()
+            assert pool.held == size  # reserved, and waiting for its thread
+            tg.cancel_scope.cancel()
+    finally:
+        threads.release_on_behalf_of(holder)
+        threads.total_tokens = saved
+    assert pool.held == 0
+    with anyio.fail_after(5):
+        assert len(await pool.take(size)) == size  # the whole budget is there again
