@@ -29,6 +29,9 @@ log = logging.getLogger("async_ingest")
 #: Failures that belong to one file; anything else is a bug and propagates.
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (IngestError, ClientError, BotoCoreError, OSError)
 
+#: Files up to this size are sent as a bytearray body, without 100-continue (see Transfer._read_whole).
+SMALL_BODY = 1 << 20
+
 
 @dataclass(frozen=True)
 class TransferOutcome:
@@ -256,13 +259,20 @@ class Transfer:
             return {}
         return {"ChecksumAlgorithm": self._checksum.s3_name, self._checksum.parameter: self._checksum.encode(digest)}
 
-    def _read_whole(self, spec: UploadSpec, buffer: bytearray) -> tuple[memoryview, int | bytes | None]:
-        """Open, read and checksum a small file in one worker-thread call."""
+    def _read_whole(self, spec: UploadSpec, buffer: bytearray) -> tuple[memoryview | bytearray, int | bytes | None]:
+        """Open, read and checksum a file sent in one request, in one worker-thread call.
+
+        Up to SMALL_BODY, the bytes are copied out of the buffer into a bytearray: botocore
+        sends that at once, where it gives a file-like body (bytes too, which it wraps in one)
+        an ``Expect: 100-continue`` header, and so a round trip before the body, which for a
+        small file costs more than the copy.
+        """
         fd = _open_checked(spec)
         try:
-            return self._read(fd, spec, 1, buffer, True)
+            data, digest = self._read(fd, spec, 1, buffer, True)
         finally:
             os.close(fd)
+        return (bytearray(data) if len(data) <= SMALL_BODY else data), digest
 
     async def _single(self, spec: UploadSpec) -> TransferOutcome:
         algo = self._checksum
@@ -274,7 +284,7 @@ class Transfer:
                 response = await self._s3.put_object(
                     Bucket=self._bucket,
                     Key=spec.key,
-                    Body=PartBody(data),
+                    Body=data if isinstance(data, bytearray) else PartBody(data),
                     ContentLength=spec.size,
                     **extra,
                     **self._write_args(spec),

@@ -56,6 +56,22 @@ async def test_connection_reset_is_retried(
     assert objects(s3, bucket)[MOVIES] == movies.read_bytes()
 
 
+async def test_small_file_is_sent_at_once_and_resent_whole(
+    proxy: FaultProxy, bucket: str, s3: Any, make_file: Callable[..., Path]
+) -> None:
+    """A small file's PUT carries its body without waiting for 100 Continue; reset mid-body, it is sent again whole."""
+    reset = proxy.add(Fault(reset_mid_body(), method="PUT", path="events.json", times=1))
+    events = make_file("events.json", 64 * 1024)
+    report = await async_ingest.ingest([events], bucket=bucket, endpoint_url=proxy.url, date=DAY, **SMALL)
+    assert report.ok, report.failed
+    assert reset.applied == 1
+    puts = [r for r in proxy.requests if r.method == "PUT"]
+    assert len(puts) == 2  # the first was cut mid-body
+    assert puts[-1].body_length == 64 * 1024
+    assert [r.headers.get("expect") for r in puts] == [None, None]
+    assert objects(s3, bucket)["Raw/Local/JSON/Events/2022/05/02/events.json"] == events.read_bytes()
+
+
 async def test_persistent_reset_fails_one_file_and_aborts(
     proxy: FaultProxy, bucket: str, s3: Any, make_file: Callable[..., Path]
 ) -> None:
