@@ -48,9 +48,9 @@ class BlockingTracer:
 
     threshold: float
     active: bool = False
-    #: (resumed at, suspended at) -> [count, total seconds, max seconds]
+    #: (resumed at, suspended at) -> [count, total seconds, max seconds, loop-thread CPU seconds]
     steps: dict[tuple[tuple[str, ...], tuple[str, ...]], list[float]] = field(
-        default_factory=lambda: defaultdict(lambda: [0, 0.0, 0.0])
+        default_factory=lambda: defaultdict(lambda: [0, 0.0, 0.0, 0.0])
     )
 
     def install(self) -> None:
@@ -68,7 +68,7 @@ class BlockingTracer:
             # its headers property on first access), so name it by its qualified name only.
             name = getattr(handle._callback, "__qualname__", type(handle._callback).__name__)
             before = _where(task) if is_task else (f"callback {name}",)
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.thread_time()
             original(handle)
             took = time.perf_counter() - started
             if took >= tracer.threshold:
@@ -77,6 +77,7 @@ class BlockingTracer:
                 entry[0] += 1
                 entry[1] += took
                 entry[2] = max(entry[2], took)
+                entry[3] += time.thread_time() - cpu_started
 
         asyncio.events.Handle._run = _run  # type: ignore[method-assign]
 
@@ -86,8 +87,11 @@ class BlockingTracer:
         total = sum(entry[1] for entry in self.steps.values())
         count = int(sum(entry[0] for entry in self.steps.values()))
         lines = [f"{count} loop callbacks >= {self.threshold * 1000:.0f} ms, {total * 1000:.0f} ms in all"]
-        for (before, after), (n, spent, worst) in ranked:
-            lines.append(f"{int(n):5d} x  total {spent * 1000:7.1f} ms  max {worst * 1000:6.1f} ms")
+        for (before, after), (n, spent, worst, cpu) in ranked:
+            lines.append(
+                f"{int(n):5d} x  total {spent * 1000:7.1f} ms  max {worst * 1000:6.1f} ms"
+                f"  (loop thread on CPU {cpu * 1000:.1f} ms of it)"
+            )
             lines.append(f"      resumed at:   {' > '.join(before) or '(task start)'}")
             lines.append(f"      suspended at: {' > '.join(after) or '(task end)'}")
         return "\n".join(lines)
