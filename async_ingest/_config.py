@@ -84,8 +84,12 @@ class IngestConfig:
     zone: str = "Raw"
     origin: str = "Local"
     format: str | None = None
-    #: Requests in flight at once, across every file of the run.
+    #: Requests in flight at once, across every file of the run (per process, with ``workers``).
     concurrency: int = 8
+    #: Processes sharing the single-request files of many-file runs (this one included):
+    #: botocore spends 2-3 ms of CPU per request, which caps one process at a few hundred
+    #: small files a second.  1 keeps everything in this process (needed with a borrowed client).
+    workers: int = 1
     part_size: int = 8 * MiB
     #: Files larger than this are sent as multipart uploads.
     multipart_threshold: int = 8 * MiB
@@ -140,6 +144,8 @@ class IngestConfig:
         self.today()  # validates the time zone
         if not 1 <= self.concurrency <= 1000:
             raise ConfigError(f"concurrency must be between 1 and 1000, got {self.concurrency}")
+        if not 1 <= self.workers <= 64:
+            raise ConfigError(f"workers must be between 1 and 64, got {self.workers}")
         if not MIN_PART_SIZE <= self.part_size <= MAX_PART_SIZE:
             raise ConfigError(f"part size must be between 5 MiB and 5 GiB, got {self.part_size} bytes")
         if self.buffer_memory < 1:

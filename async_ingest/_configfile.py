@@ -214,6 +214,7 @@ SETTINGS: Mapping[str, Callable[[object], Any]] = {
     "date": _date,
     "tz": _string,
     "concurrency": _count,
+    "workers": _count,
     "part_size": _size,
     "multipart_threshold": _size,
     "buffer_memory": _size,

@@ -21,9 +21,11 @@ import anyio
 from ._buffers import BufferPool
 from ._client import open_client
 from ._config import IngestConfig
+from ._exceptions import ConfigError
 from ._plan import Source, UploadSpec, plan_uploads
 from ._results import FileResult, FileStatus, IngestReport, ProgressEvent
 from ._sweep import StaleUpload, sweep_uploads
+from ._workers import WorkerError, WorkerPool, share
 
 __all__ = ["Ingestor", "RunPlan", "ingest"]
 
@@ -134,10 +136,16 @@ class Ingestor:
             config = IngestConfig(**settings)
         elif settings:
             config = replace(config, **settings)
+        if client is not None and config.workers > 1:
+            raise ConfigError(
+                f"workers={config.workers} needs the Ingestor's own client: worker processes cannot share "
+                "a borrowed one; pass workers=1 or no client"
+            )
         self.config = config
         self._borrowed = client
         self._client: Any = client
         self._stack: AsyncExitStack | None = None
+        self._pool: WorkerPool | None = None
         self._slots: anyio.Semaphore | None = None
         self._buffers = BufferPool(self.config.buffer_memory)
         self._state = _State.UNOPENED
@@ -149,7 +157,20 @@ class Ingestor:
         self._slots = anyio.Semaphore(self.config.concurrency)
         if self._borrowed is None:
             async with AsyncExitStack() as stack:
-                self._client = await open_client(self.config, stack)
+                pool = None
+                if self.config.workers > 1:
+                    # Started first, the workers open their clients while this process opens its own.
+                    pool = await WorkerPool.spawn(self.config, self.config.workers - 1)
+                    stack.push_async_callback(pool.aclose)
+                try:
+                    self._client = await open_client(self.config, stack)
+                    if pool is not None:
+                        await pool.wait_ready()
+                except BaseException:
+                    if pool is not None:
+                        await pool.aclose(terminate=True)
+                    raise
+                self._pool = pool
                 self._stack = stack.pop_all()
         return self
 
@@ -266,9 +287,13 @@ class Ingestor:
             extra={"run_id": plan.run_id},
         )
 
+        # With worker processes, each takes a share of the single-request files (and lists its own).
+        workers = self._pool.usable() if self._pool is not None else []
+        local, *shares = share(plan.uploads, 1 + len(workers)) if workers else [list(plan.uploads)]
+
         fatal: tuple[str, str] | None = None
         try:
-            absent = await transfer.listed_absent(plan.uploads)
+            absent = await transfer.listed_absent(local)
         except EXPECTED_ERRORS as exc:
             log.info("listing the run's partitions failed (%s); checking each key instead", exc)
             absent = set()
@@ -318,12 +343,30 @@ class Ingestor:
                 )
             record(spec, result)
 
-        def record(spec: UploadSpec, result: FileResult) -> None:
+        def record(spec: UploadSpec, result: FileResult, *, announce: bool = True) -> None:
             results[spec.key] = result
             sent.setdefault(spec.key, 0)
-            progress(spec, "finished", status=result.status)
+            if announce:
+                progress(spec, "finished", status=result.status)
             if on_result is not None:
                 on_result(result)
+
+        async def delegate(worker: int, specs: list[UploadSpec]) -> None:
+            assert self._pool is not None
+            by_key = {spec.key: spec for spec in specs}
+            try:
+                await self._pool.run(
+                    worker,
+                    replace(plan, uploads=tuple(specs)),
+                    # The worker's own progress events include each file's "finished".
+                    on_result=lambda result: record(by_key[result.key], result, announce=False),
+                    on_progress=on_progress,
+                )
+            except WorkerError as exc:
+                log.warning("%s", exc, extra={"run_id": plan.run_id})
+                for spec in specs:
+                    if spec.key not in results:
+                        record(spec, plan.result(spec, FileStatus.FAILED, error=str(exc), error_code="WorkerFailed"))
 
         files = anyio.CapacityLimiter(self.config.concurrency)
 
@@ -339,7 +382,9 @@ class Ingestor:
                 await ingest_one(spec)
 
         async with anyio.create_task_group() as tg:
-            for spec in plan.uploads:
+            for worker, specs in zip(workers, shares, strict=False):
+                tg.start_soon(delegate, worker, specs)
+            for spec in local:
                 tg.start_soon(limited, spec)
         report = plan.report(results, missing=FileStatus.INTERRUPTED)
         return await self._finish(report)

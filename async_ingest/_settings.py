@@ -118,6 +118,7 @@ _FROM_TEXT: dict[str, Callable[[str], Any]] = {
     "preset": _choice(*PRESETS),
     "date": parse_date,
     "concurrency": positive_int,
+    "workers": positive_int,
     "part_size": parse_size,
     "multipart_threshold": parse_size,
     "buffer_memory": parse_size,

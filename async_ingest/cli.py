@@ -140,7 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("--tz", help="IANA time zone whose today is the default date [the local zone]")
 
     transfer = parser.add_argument_group("transfer")
-    transfer.add_argument("--concurrency", type=positive_int, help="requests in flight at once [8]")
+    transfer.add_argument("--concurrency", type=positive_int, help="requests in flight at once, per process [8]")
+    transfer.add_argument(
+        "--workers",
+        type=positive_int,
+        help="processes sharing the small files of many-file runs, this one included [1]",
+    )
     transfer.add_argument("--part-size", type=parse_size, help="multipart part size [8MiB]")
     transfer.add_argument("--multipart-threshold", type=parse_size, help="multipart above this size [8MiB]")
     transfer.add_argument(
@@ -298,9 +303,12 @@ def config_from_args(args: argparse.Namespace, settings: Settings) -> IngestConf
     """The run's configuration; raises ConfigError."""
     if args.report is not None:
         check_report_path(args.report)
-    if args.local and not args.bucket:
-        return settings.config(bucket=LOCAL_BUCKET)
-    return settings.config()
+    config = settings.config(bucket=LOCAL_BUCKET) if args.local and not args.bucket else settings.config()
+    if args.local and config.workers > 1:
+        raise ConfigError(
+            f"--local runs in one process (the trial endpoint lives in it): drop workers={config.workers}"
+        )
+    return config
 
 
 def _human_size(size: float) -> str:

@@ -135,6 +135,7 @@ CONVERSIONS = [
     pytest.param('date = "2022-05-02"', "date", datetime.date(2022, 5, 2), id="date-string"),
     pytest.param("concurrency = 16", "concurrency", 16, id="concurrency-int"),
     pytest.param('concurrency = "16"', "concurrency", 16, id="concurrency-string"),
+    pytest.param("workers = 2", "workers", 2, id="workers"),
     pytest.param("part-size = 10485760", "part_size", 10 * MiB, id="part-size-int"),
     pytest.param('part_size = "8MiB"', "part_size", 8 * MiB, id="part-size-string"),
     pytest.param('multipart-threshold = "16M"', "multipart_threshold", 16 * MiB, id="threshold-string"),
@@ -188,7 +189,7 @@ def test_every_setting_is_covered() -> None:
         "concurrency", "part_size", "multipart_threshold", "buffer_memory", "checksum", "request_checksum_calculation",
         "addressing_style", "if_exists", "content_type", "sse", "sse_kms_key_id", "storage_class", "metadata",
         "manifest", "manifest_layout", "success_marker", "follow_symlinks", "include", "exclude", "recursive",
-        "category_from_parent", "prefix", "older_than", "preset", "log_level", "log_format", "quiet",
+        "category_from_parent", "prefix", "older_than", "preset", "log_level", "log_format", "quiet", "workers",
     }  # fmt: skip
 
 

@@ -1,0 +1,247 @@
+"""Worker processes sharing the small files of many-file runs, against the test server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+import async_ingest
+from async_ingest import ConfigError, FileStatus, Ingestor, ProgressEvent
+
+from . import conftest
+from .conftest import DAY, MiB, objects, run_cli
+from .faultproxy import Fault, FaultProxy, hold_until
+
+pytestmark = pytest.mark.anyio
+
+SMALL = {**conftest.SMALL, "manifest": False}
+#: Enough single-request files for two processes (each takes at least 64).
+COUNT = 130
+
+
+def worker_processes(marker: str | None = None) -> list[int]:
+    """Pids of this process's children running an async_ingest worker (or of any with *marker* in its environment)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes() if marker else b""
+        except OSError:
+            continue
+        parent = int(stat.rpartition(")")[2].split()[1])
+        ours = marker.encode() in environ if marker else parent == os.getpid()
+        if ours and b"async_ingest._worker" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def assert_whole(landed: dict[str, bytes], files: list[Path]) -> None:
+    """Whatever landed is a whole file: a PUT the server received entire (the proxy lets held ones through
+    once released) completes, one cut off does not."""
+    by_name = {path.name: path.read_bytes() for path in files}
+    for key, body in landed.items():
+        assert body == by_name[key.rpartition("/")[2]], key
+
+
+def hold_puts(proxy: FaultProxy) -> tuple[threading.Event, Fault]:
+    """Hold every PUT at the proxy until the event is set."""
+    release = threading.Event()
+    return release, proxy.add(Fault(hold_until(release, timeout=60), method="PUT", times=None))
+
+
+def many_files(make_file: Callable[..., Path], count: int = COUNT) -> list[Path]:
+    return [make_file(f"events/e{i:04d}.json", 1000 + i) for i in range(count)]
+
+
+async def test_workers_share_the_small_files_and_every_byte_lands(
+    s3_endpoint: str, bucket: str, s3: Any, make_file: Callable[..., Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two processes upload the small files, this one the multipart file; results, progress and logs come back."""
+    files = many_files(make_file)
+    big = make_file("movies.csv", 6 * MiB)
+    results: list[async_ingest.FileResult] = []
+    events: list[ProgressEvent] = []
+    caplog.set_level(logging.INFO, logger="async_ingest")
+    async with Ingestor(
+        bucket=bucket, endpoint_url=s3_endpoint, workers=2, category_from_parent=True, **SMALL
+    ) as ingestor:
+        assert len(worker_processes()) == 1
+        report = await ingestor.ingest(
+            [files[0].parent, big],
+            date=DAY,
+            on_result=results.append,
+            on_progress=events.append,
+        )
+    assert worker_processes() == []  # closing the Ingestor stopped its worker
+    assert report.ok, report.failed
+    assert report.summary["uploaded"] == COUNT + 1
+    assert Counter(r.key for r in results) == Counter(f.key for f in report.files)  # each exactly once
+    finished = Counter(e.key for e in events if e.kind == "finished")
+    assert finished == Counter({f.key: 1 for f in report.files})
+    landed = objects(s3, bucket)
+    for path in files:
+        assert landed[f"Raw/Local/JSON/events/2022/05/02/{path.name}"] == path.read_bytes()
+    [big_result] = [f for f in report.files if f.source == str(big)]
+    assert big_result.parts == 2
+    assert landed[big_result.key] == big.read_bytes()
+    # The worker's log records reach this process's handlers, stamped with the worker's pid.
+    uploaders = {r.process for r in caplog.records if r.getMessage().startswith("uploaded Raw/Local/JSON/")}
+    assert len(uploaders) == 2
+    assert os.getpid() in uploaders
+
+
+async def test_a_rerun_with_workers_skips_everything(
+    s3_endpoint: str, bucket: str, make_file: Callable[..., Path]
+) -> None:
+    """Each process checks its own share: a second identical run sends no file again."""
+    files = many_files(make_file)
+    settings = {"bucket": bucket, "endpoint_url": s3_endpoint, "workers": 2, **SMALL}
+    first = await async_ingest.ingest(files, date=DAY, **settings)
+    assert first.summary["uploaded"] == COUNT
+    second = await async_ingest.ingest(files, date=DAY, **settings)
+    assert second.summary["skipped"] == COUNT
+    assert second.summary["bytes_uploaded"] == 0
+
+
+async def test_few_files_stay_in_this_process(
+    s3_endpoint: str, bucket: str, make_file: Callable[..., Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Below 64 small files per process, a share is not worth its messages: the run stays here."""
+    files = many_files(make_file, 100)
+    caplog.set_level(logging.INFO, logger="async_ingest")
+    report = await async_ingest.ingest(files, bucket=bucket, endpoint_url=s3_endpoint, date=DAY, workers=2, **SMALL)
+    assert report.ok, report.failed
+    uploaders = {r.process for r in caplog.records if r.getMessage().startswith("uploaded ")}
+    assert uploaders == {os.getpid()}
+
+
+async def test_workers_need_the_ingestors_own_client(client: Any) -> None:
+    with pytest.raises(ConfigError, match="workers=2 needs the Ingestor's own client"):
+        Ingestor(bucket="lake", client=client, workers=2)
+    with pytest.raises(ConfigError, match="workers must be between 1 and 64"):
+        Ingestor(bucket="lake", workers=0)
+
+
+async def test_a_configuration_error_stops_the_workers_too(s3_endpoint: str) -> None:
+    """An unknown profile fails the opening, and the workers started meanwhile do not outlive it."""
+    with pytest.raises(ConfigError, match="profile"):
+        async with Ingestor(bucket="lake", endpoint_url=s3_endpoint, profile="no-such-profile", workers=3):
+            pass
+    assert worker_processes() == []
+
+
+async def test_cancelled_run_stops_its_workers(
+    proxy: FaultProxy, bucket: str, s3: Any, make_file: Callable[..., Path]
+) -> None:
+    """Cancelled while the workers' PUTs are held, the run ends, no worker survives and nothing is half-written."""
+    release, held = hold_puts(proxy)
+    files = many_files(make_file)
+    try:
+        async with Ingestor(bucket=bucket, endpoint_url=proxy.url, workers=2, **SMALL) as ingestor:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(ingestor.ingest, files)
+                with anyio.fail_after(20):
+                    await held.wait_async(4)
+                tg.cancel_scope.cancel()
+            assert worker_processes() == []  # stopped with the run, before the Ingestor closed
+    finally:
+        release.set()
+    assert_whole(objects(s3, bucket), files)
+
+
+async def test_a_worker_that_dies_fails_only_its_own_files(
+    proxy: FaultProxy, bucket: str, s3: Any, make_file: Callable[..., Path]
+) -> None:
+    """Killed mid-run, a worker's unreported files fail with WorkerFailed; this process's land."""
+    release, held = hold_puts(proxy)
+    files = many_files(make_file)
+    async with Ingestor(bucket=bucket, endpoint_url=proxy.url, workers=2, **SMALL) as ingestor:
+        [worker] = worker_processes()
+        async with anyio.create_task_group() as tg:
+
+            async def run() -> None:
+                nonlocal report
+                report = await ingestor.ingest(files, date=DAY)
+
+            report: async_ingest.IngestReport | None = None
+            tg.start_soon(run)
+            with anyio.fail_after(20):
+                await held.wait_async(4)
+            os.kill(worker, signal.SIGKILL)
+            await anyio.sleep(0.5)
+            release.set()
+    assert report is not None
+    statuses = Counter(f.status for f in report.files)
+    assert statuses[FileStatus.FAILED] > 0
+    assert statuses[FileStatus.UPLOADED] > 0
+    assert statuses[FileStatus.FAILED] + statuses[FileStatus.UPLOADED] == COUNT
+    assert {f.error_code for f in report.failed} == {"WorkerFailed"}
+    landed = objects(s3, bucket)
+    by_source = {str(path): path.read_bytes() for path in files}
+    for result in report.files:
+        if result.status is FileStatus.UPLOADED:
+            assert landed[result.key] == by_source[result.source]
+
+
+def test_cli_workers(s3_endpoint: str, bucket: str, make_file: Callable[..., Path]) -> None:
+    """--workers N on the command line; a bad value is a usage error naming the flag."""
+    files = many_files(make_file)
+    done = run_cli(
+        files[0].parent, "--bucket", bucket, "--endpoint-url", s3_endpoint, "--date", "2022-05-02", "--workers", "2",
+        "--json", "--no-manifest",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["summary"]["uploaded"] == COUNT
+    bad = run_cli(files[0].parent, "--bucket", bucket, "--workers", "0")
+    assert bad.returncode == 2
+    assert "--workers" in bad.stderr
+    local = run_cli(files[0].parent, "--local", "--workers", "2")
+    assert local.returncode == 2
+    assert "--local runs in one process" in local.stderr
+
+
+def test_ctrl_c_stops_the_workers_and_exits_130(
+    proxy: FaultProxy, bucket: str, s3: Any, make_file: Callable[..., Path]
+) -> None:
+    """Ctrl-C reaches the command (the workers are out of the terminal's group), which stops them and exits 130."""
+    release, held = hold_puts(proxy)
+    files = many_files(make_file)
+    marker = f"ASYNC_INGEST_TEST_RUN={uuid.uuid4().hex}"
+    name, _, value = marker.partition("=")
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "async_ingest", files[0].parent, "--bucket", bucket, "--workers", "2", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "AWS_ENDPOINT_URL": proxy.url, name: value},
+        )
+        assert held.wait(count=4, timeout=30), "no PUT was sent"
+        assert len(worker_processes(marker)) == 1
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        release.set()
+    assert process.returncode == 130, stderr
+    assert worker_processes(marker) == []
+    assert "Traceback" not in stderr
+    statuses = Counter(f["status"] for f in json.loads(stdout)["files"])
+    assert statuses == Counter({"interrupted": COUNT})
+    assert_whole(objects(s3, bucket), files)
