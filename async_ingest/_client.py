@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import platform
 import re
 from contextlib import AsyncExitStack
 from typing import Any
@@ -12,6 +13,7 @@ import anyio
 
 from ._config import IngestConfig
 from ._exceptions import ConfigError
+from ._version import __version__
 
 __all__ = ["open_client"]
 
@@ -58,6 +60,22 @@ def drop_unread_context_params(model: dict[str, Any], ruleset: dict[str, Any]) -
     return sorted(dropped)
 
 
+def user_agent() -> str:
+    """The User-Agent of every request: this tool, the stack under it and the platform.
+
+    Given to botocore whole, it is sent as is (plus any ``user_agent_extra`` or app id
+    from the AWS configuration); botocore's own, rebuilt from about a hundred
+    components for every request, cost 15-20% of the CPU of a small PUT.
+    """
+    import aiobotocore
+    import botocore
+
+    return (
+        f"async-ingest/{__version__} aiobotocore/{aiobotocore.__version__} botocore/{botocore.__version__} "
+        f"Python/{platform.python_version()} {platform.system()}/{platform.release()}"
+    )
+
+
 async def open_client(config: IngestConfig, stack: AsyncExitStack, **credentials: str) -> Any:
     """An S3 client configured for *config*, closed when *stack* closes.
 
@@ -86,6 +104,7 @@ async def open_client(config: IngestConfig, stack: AsyncExitStack, **credentials
         connect_timeout=10,
         read_timeout=120,
         s3=s3_settings,
+        user_agent=user_agent(),
     )
     try:
         if await session.get_credentials() is None:
