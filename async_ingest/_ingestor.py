@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import importlib
 import json
 import logging
 import mimetypes
@@ -155,6 +156,8 @@ class Ingestor:
             raise RuntimeError("an Ingestor can be opened only once; create a new one")
         self._state = _State.OPENED
         self._slots = anyio.Semaphore(self.config.concurrency)
+        # The upload machinery (awscrt's checksums, botocore's errors): ~18 ms of imports, not on the loop.
+        await anyio.to_thread.run_sync(importlib.import_module, f"{__package__}._transfer")
         if self._borrowed is None:
             async with AsyncExitStack() as stack:
                 pool = None
