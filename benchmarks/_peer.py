@@ -62,6 +62,9 @@ class Args:
     date: datetime.date = PROCESSING_DATE
     profile: str | None = None
     tracer: Any = None
+    #: async_ingest only: its processes, and whether a folder's files share the folder's category.
+    workers: int = 1
+    category_from_parent: bool = False
 
 
 @dataclass
@@ -196,6 +199,8 @@ def run_async_ingest(args: Args, timings: Timings) -> None:
                 region=args.region,
                 concurrency=args.concurrency,
                 part_size=args.part_size,
+                workers=args.workers,
+                category_from_parent=args.category_from_parent,
             ) as ingestor,
         ):
             timings.ready()
@@ -371,6 +376,12 @@ def main(argv: list[str] | None = None) -> int:
         default=PROCESSING_DATE,
         help="async_ingest's processing date, part of its keys [2022-05-02]",
     )
+    parser.add_argument("--workers", type=int, default=1, help="async_ingest's worker processes [1]")
+    parser.add_argument(
+        "--category-from-parent",
+        action="store_true",
+        help="async_ingest: a folder's files go under the folder's category (one partition, one LIST)",
+    )
     parser.add_argument(
         "--profile",
         metavar="PATH",
@@ -399,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
         date=ns.date,
         profile=ns.profile,
         tracer=tracer,
+        workers=ns.workers,
+        category_from_parent=ns.category_from_parent,
     )
     timings = Timings()
     started = time.perf_counter()

@@ -34,6 +34,7 @@ LABELS = {
     },
     "small": {
         "async_ingest": "async_ingest (library)",
+        "async_ingest_workers2": "async_ingest (library, 2 workers)",
         "aioboto3_upload_file": "aioboto3 upload_file",
         "aioboto3_put_object": "aioboto3 put_object",
         "boto3_threads32": "boto3 upload_file, 32 threads",
