@@ -62,9 +62,9 @@ def share(specs: Sequence[UploadSpec], processes: int) -> list[list[UploadSpec]]
     Single-request files are dealt out in turn among at most *processes* shares of at
     least MIN_FILES_PER_WORKER each; multipart uploads all stay in the parent's share.
     """
-    single = [spec for spec in specs if spec.part_count == 1]
+    single = [spec for spec in specs if not spec.multipart]
     count = max(1, min(processes, len(single) // MIN_FILES_PER_WORKER))
-    shares: list[list[UploadSpec]] = [[spec for spec in specs if spec.part_count != 1]]
+    shares: list[list[UploadSpec]] = [[spec for spec in specs if spec.multipart]]
     shares.extend([] for _ in range(count - 1))
     for index, spec in enumerate(single):
         shares[index % count].append(spec)

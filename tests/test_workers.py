@@ -20,6 +20,8 @@ import pytest
 
 import async_ingest
 from async_ingest import ConfigError, FileStatus, Ingestor, ProgressEvent
+from async_ingest._plan import UploadSpec
+from async_ingest._workers import share
 
 from . import conftest
 from .conftest import DAY, MiB, objects, run_cli
@@ -197,6 +199,33 @@ async def test_a_worker_that_dies_fails_only_its_own_files(
     for result in report.files:
         if result.status is FileStatus.UPLOADED:
             assert landed[result.key] == by_source[result.source]
+
+
+def spec(index: int, *, multipart: bool = False) -> UploadSpec:
+    return UploadSpec(
+        source=Path(f"/data/f{index}"),
+        key=f"k/{index}",
+        category="C",
+        size=10,
+        mtime_ns=0,
+        inode=index,
+        part_size=5 * MiB,
+        part_count=1,
+        multipart=multipart,
+    )
+
+
+@pytest.mark.parametrize(
+    ("singles", "processes", "sizes"),
+    [(200, 2, [100, 100]), (200, 4, [67, 67, 66]), (127, 2, [127]), (128, 2, [64, 64]), (500, 1, [500])],
+)
+def test_share_deals_single_requests_out_keeping_multipart_here(singles: int, processes: int, sizes: list[int]) -> None:
+    """At most one share per process, of 64 single-request files at least; multipart uploads stay in the first."""
+    specs = [spec(i) for i in range(singles)] + [spec(1000, multipart=True)]
+    shares = share(specs, processes)
+    assert [sum(not s.multipart for s in part) for part in shares] == sizes
+    assert [s.key for s in shares[0] if s.multipart] == ["k/1000"]
+    assert sorted(s.key for part in shares for s in part) == sorted(s.key for s in specs)
 
 
 def test_cli_workers(s3_endpoint: str, bucket: str, make_file: Callable[..., Path]) -> None:
