@@ -288,7 +288,7 @@ async def _serve(channel: _Channel) -> None:
     try:
         ingestor = Ingestor(config)
         await ingestor.__aenter__()
-    except BaseException as exc:
+    except Exception as exc:  # ConfigError and the like, raised again in the parent
         channel.send(("error", _picklable(exc)))
         raise
     try:
@@ -309,9 +309,10 @@ async def _serve(channel: _Channel) -> None:
         await ingestor.__aexit__(None, None, None)
 
 
-def _picklable(exc: BaseException) -> BaseException:
+def _picklable(exc: Exception) -> Exception:
+    """*exc*, or a WorkerError saying what it was if it does not survive a pickle round trip."""
     try:
-        pickle.dumps(exc)
+        pickle.loads(pickle.dumps(exc))  # noqa: S301  (our own bytes)
     except Exception:
         return WorkerError(f"{type(exc).__name__}: {exc}")
     return exc
