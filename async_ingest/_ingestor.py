@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import anyio
 
@@ -26,7 +26,9 @@ from ._exceptions import ConfigError
 from ._plan import Source, UploadSpec, plan_uploads
 from ._results import FileResult, FileStatus, IngestReport, ProgressEvent
 from ._sweep import StaleUpload, sweep_uploads
-from ._workers import WorkerError, WorkerPool, share
+
+if TYPE_CHECKING:
+    from ._workers import WorkerPool
 
 __all__ = ["Ingestor", "RunPlan", "ingest"]
 
@@ -156,12 +158,16 @@ class Ingestor:
             raise RuntimeError("an Ingestor can be opened only once; create a new one")
         self._state = _State.OPENED
         self._slots = anyio.Semaphore(self.config.concurrency)
-        # The upload machinery (awscrt's checksums, botocore's errors): ~18 ms of imports, not on the loop.
-        await anyio.to_thread.run_sync(importlib.import_module, f"{__package__}._transfer")
+        # The upload machinery (awscrt's checksums, botocore's errors, the worker pool): ~20-40 ms of
+        # imports, done off the loop; `import async_ingest` (and --help) stays without them.
+        for module in ("_transfer", "_workers"):
+            await anyio.to_thread.run_sync(importlib.import_module, f"{__package__}.{module}")
         if self._borrowed is None:
             async with AsyncExitStack() as stack:
                 pool = None
                 if self.config.workers > 1:
+                    from ._workers import WorkerPool
+
                     # Started first, the workers open their clients while this process opens its own.
                     pool = await WorkerPool.spawn(self.config, self.config.workers - 1)
                     stack.push_async_callback(pool.aclose)
@@ -289,6 +295,8 @@ class Ingestor:
             plan.bucket,
             extra={"run_id": plan.run_id},
         )
+
+        from ._workers import WorkerError, share
 
         # With worker processes, each takes a share of the single-request files (and lists its own).
         workers = self._pool.usable() if self._pool is not None else []
