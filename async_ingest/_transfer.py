@@ -17,7 +17,7 @@ import anyio
 import anyio.lowlevel
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
-from ._buffers import BufferPool, PartBody, read_into
+from ._buffers import Buffer, BufferPool, PartBody, read_into
 from ._checksum import ALGORITHMS, Algorithm
 from ._exceptions import ChecksumMismatchError, IngestError, ObjectExistsError, SourceChangedError
 from ._plan import UploadSpec
@@ -109,6 +109,7 @@ class Transfer:
         *,
         slots: anyio.Semaphore,
         buffers: BufferPool,
+        readers: anyio.CapacityLimiter,
         workers: int,
         checksum: Algorithm | None,
         abort_timeout: float,
@@ -121,6 +122,7 @@ class Transfer:
         self._bucket = bucket
         self._slots = slots
         self._buffers = buffers
+        self._readers = readers
         self._workers = workers
         self._checksum = checksum
         self._abort_timeout = abort_timeout
@@ -217,7 +219,7 @@ class Transfer:
         for algo in ALGORITHMS.values():
             stored = head.get(algo.parameter)
             if stored and "-" not in stored:
-                local = await anyio.to_thread.run_sync(_file_checksum, spec, algo)
+                local = await anyio.to_thread.run_sync(_file_checksum, spec, algo, limiter=self._readers)
                 if local != stored:
                     return None
                 return TransferOutcome(
@@ -231,7 +233,7 @@ class Transfer:
         return None  # no checksum stored: identity cannot be proven, so upload
 
     def _read(
-        self, fd: int, spec: UploadSpec, number: int, buffer: bytearray, verify: bool
+        self, fd: int, spec: UploadSpec, number: int, buffer: Buffer, verify: bool
     ) -> tuple[memoryview, int | bytes | None]:
         """Read part *number* into *buffer* and checksum it, in a worker thread; *verify*: then check the file."""
         offset, length = spec.part_range(number)
@@ -259,7 +261,7 @@ class Transfer:
             return {}
         return {"ChecksumAlgorithm": self._checksum.s3_name, self._checksum.parameter: self._checksum.encode(digest)}
 
-    def _read_whole(self, spec: UploadSpec, buffer: bytearray) -> tuple[memoryview | bytearray, int | bytes | None]:
+    def _read_whole(self, spec: UploadSpec, buffer: Buffer) -> tuple[memoryview | bytearray, int | bytes | None]:
         """Open, read and checksum a file sent in one request, in one worker-thread call.
 
         Up to SMALL_BODY, the bytes are copied out of the buffer into a bytearray: botocore
@@ -279,7 +281,7 @@ class Transfer:
         async with self._slots:
             buffer = await self._buffers.take(spec.size)
             try:
-                data, digest = await anyio.to_thread.run_sync(self._read_whole, spec, buffer)
+                data, digest = await anyio.to_thread.run_sync(self._read_whole, spec, buffer, limiter=self._readers)
                 extra = self._checksum_args(digest)
                 response = await self._s3.put_object(
                     Bucket=self._bucket,
@@ -354,7 +356,9 @@ class Transfer:
                     async with self._slots:
                         buffer = await self._buffers.take(spec.part_size)
                         try:
-                            data, digest = await anyio.to_thread.run_sync(self._read, fd, spec, number, buffer, False)
+                            data, digest = await anyio.to_thread.run_sync(
+                                self._read, fd, spec, number, buffer, False, limiter=self._readers
+                            )
                             extra = self._checksum_args(digest)
                             if digest is not None:
                                 digests[number - 1] = (digest, len(data))

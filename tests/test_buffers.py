@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+import mmap
 import os
 from pathlib import Path
 
 import anyio
 import pytest
 
-from async_ingest._buffers import OFF_LOOP_ALLOCATION, BufferPool, PartBody, read_into
+from async_ingest._buffers import MAPPED_BUFFER, BufferPool, PartBody, read_into
 
 
 def test_part_body_reads_seeks_and_rewinds() -> None:
@@ -82,24 +83,24 @@ async def test_pool_keeps_to_its_budget() -> None:
 
 
 @pytest.mark.anyio
-async def test_take_cancelled_while_allocating_off_loop_frees_its_reservation() -> None:
-    """A large buffer is zero-filled in a worker thread; cancelled before it comes, its share of the budget returns."""
-    size = 2 * OFF_LOOP_ALLOCATION
-    pool = BufferPool(limit=size)
-    threads = anyio.to_thread.current_default_thread_limiter()
-    saved = threads.total_tokens
-    holder = object()
-    threads.total_tokens = 1
-    await threads.acquire_on_behalf_of(holder)  # no worker thread free: the allocation waits for one
+async def test_large_buffers_are_memory_maps_read_into_and_reused(tmp_path: Path) -> None:
+    """From MAPPED_BUFFER up a buffer is an anonymous map (its pages zeroed by the kernel as they are
+    first written, not by Python holding the GIL); reads fill it, and it is reused."""
+    data = os.urandom(MAPPED_BUFFER + 100)
+    source = tmp_path / "part"
+    source.write_bytes(data)
+    pool = BufferPool(limit=4 * MAPPED_BUFFER)
+    buffer = await pool.take(MAPPED_BUFFER + 100)
+    assert isinstance(buffer, mmap.mmap)
+    assert buffer[:4096] == bytes(4096)
+    fd = os.open(source, os.O_RDONLY)
     try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(pool.take, size)
-            await anyio.wait_all_tasks_blocked()
-            assert pool.held == size  # reserved, and waiting for its thread
-            tg.cancel_scope.cancel()
+        view = read_into(fd, buffer, 50, MAPPED_BUFFER)
     finally:
-        threads.release_on_behalf_of(holder)
-        threads.total_tokens = saved
-    assert pool.held == 0
-    with anyio.fail_after(5):
-        assert len(await pool.take(size)) == size  # the whole budget is there again
+        os.close(fd)
+    assert view is not None
+    assert view.tobytes() == data[50 : 50 + MAPPED_BUFFER]
+    view.release()
+    await pool.give(buffer)
+    assert await pool.take(MAPPED_BUFFER) is buffer
+    assert isinstance(await pool.take(100), bytearray)  # small ones stay plain bytearrays
