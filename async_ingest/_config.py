@@ -87,7 +87,7 @@ class IngestConfig:
     #: Requests in flight at once, across every file of the run (per process, with ``workers``).
     concurrency: int = 8
     #: Processes sharing the single-request files of many-file runs (this one included):
-    #: botocore spends 2-3 ms of CPU per request, which caps one process at a few hundred
+    #: botocore spends 1-2 ms of CPU per request, which caps one process at a few hundred
     #: small files a second.  1 keeps everything in this process (needed with a borrowed client).
     workers: int = 1
     part_size: int = 8 * MiB

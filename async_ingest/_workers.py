@@ -1,6 +1,6 @@
 """Worker processes that share the small files of many-file runs (``workers`` > 1).
 
-A single-request upload costs botocore about 2-3 ms of CPU on the event loop, so
+A single-request upload costs botocore about 1-2 ms of CPU on the event loop, so
 one process tops out at a few hundred small files a second whatever the
 concurrency.  With ``workers=N`` an Ingestor starts N-1 child processes when it
 opens (each imports the S3 stack and creates its own client, alongside the
