@@ -50,11 +50,12 @@ def drop_unread_context_params(model: dict[str, Any], ruleset: dict[str, Any]) -
     a parameter some rule does read (``{"ref": "Key"}`` or ``{Key}`` in a template) is kept.
     """
     rules = json.dumps(ruleset.get("rules", []))
+    read = {ref or template for ref, template in re.findall(r'"ref": "(\w+)"|\{(\w+)[}#]', rules)}
     dropped = set()
     for shape in model.get("shapes", {}).values():
         for member in shape.get("members", {}).values():
             name = member.get("contextParam", {}).get("name")
-            if name and not re.search(rf'"ref": "{re.escape(name)}"|\{{{re.escape(name)}[}}#]', rules):
+            if name and name not in read:
                 del member["contextParam"]
                 dropped.add(name)
     return sorted(dropped)
