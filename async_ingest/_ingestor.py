@@ -178,7 +178,6 @@ class Ingestor:
 
                     # Started first, the workers open their clients while this process opens its own.
                     pool = await WorkerPool.spawn(self.config, self.config.workers - 1)
-                    stack.push_async_callback(pool.aclose)
                 try:
                     self._client = await open_client(self.config, stack)
                     if pool is not None:
@@ -187,6 +186,8 @@ class Ingestor:
                     if pool is not None:
                         await pool.aclose(terminate=True)
                     raise
+                if pool is not None:
+                    stack.push_async_callback(pool.aclose)
                 self._pool = pool
                 self._stack = stack.pop_all()
         return self

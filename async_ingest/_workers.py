@@ -54,6 +54,8 @@ log = logging.getLogger("async_ingest")
 MIN_FILES_PER_WORKER = 64
 
 _HEADER = struct.Struct("!I")
+#: What reading from or writing to a worker raises once its process has gone.
+_GONE = (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, OSError)
 
 
 def share(specs: Sequence[UploadSpec], processes: int) -> list[list[UploadSpec]]:
@@ -162,7 +164,7 @@ class WorkerPool:
             for worker in self._workers:
                 try:
                     await worker.receive()  # "ready"
-                except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, OSError):
+                except _GONE:
                     raise WorkerError(
                         f"a worker process exited while starting (exit code {await worker.process.wait()})"
                     ) from None
@@ -205,7 +207,7 @@ class WorkerPool:
                         _relay(payload)
                     elif kind == "done":
                         return
-            except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, OSError):
+            except _GONE:
                 await worker.stop(self._stop_timeout)
                 raise WorkerError(
                     f"a worker process ended unexpectedly (exit code {worker.process.returncode})"
