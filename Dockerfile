@@ -60,11 +60,14 @@ RUN groupadd --gid "${APP_UID}" "${APP_USER}" \
     && chmod 0755 "/home/${APP_USER}"
 
 COPY --from=builder /opt/venv /opt/venv
+# async-ingest behind a check that says how to mount /data when nothing is mounted there
+# (the script is executable in the repository; COPY keeps its mode).
+COPY scripts/docker-entrypoint.sh /usr/local/bin/async-ingest-entrypoint
 
 USER ${APP_UID}:${APP_UID}
 WORKDIR /home/${APP_USER}
 
 # No bucket, endpoint or credentials here: they come from the environment at
 # run time (ASYNC_INGEST_BUCKET, AWS_*, or a read-only ~/.aws mount).
-ENTRYPOINT ["async-ingest"]
+ENTRYPOINT ["async-ingest-entrypoint"]
 CMD ["/data"]
