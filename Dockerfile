@@ -1,4 +1,5 @@
 # async-ingest as a container: lands every regular file of the volume at /data.
+# More in docs/docker.md.
 #
 #   docker build -t async-ingest .
 #   docker run --rm -v "$PWD/data:/data:ro" -e ASYNC_INGEST_BUCKET=my-lake \
