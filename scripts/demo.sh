@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 source scripts/_venv.sh
 ensure_venv local
 "$VENV/bin/python" scripts/make_sample_data.py data --scale "${SCALE:-1}"
-say "running: $VENV/bin/async-ingest --local $* data/movies.csv data/series.csv"
+say "running: $VENV/bin/async-ingest --local${*:+ $*} data/movies.csv data/series.csv"
 status=0
 "$VENV/bin/async-ingest" --local "$@" data/movies.csv data/series.csv || status=$?
 # The next step goes to stderr, so that `scripts/demo.sh --json` keeps stdout pure JSON.
