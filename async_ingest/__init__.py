@@ -17,6 +17,7 @@ from ._exceptions import (
     ObjectExistsError,
     SourceChangedError,
     SourceError,
+    WorkerError,
 )
 from ._ingestor import Ingestor, RunPlan, ingest
 from ._keys import LAYOUTS, KeyBuilder
@@ -47,6 +48,7 @@ __all__ = [
     "SourceError",
     "StaleUpload",
     "UploadSpec",
+    "WorkerError",
     "__version__",
     "ingest",
 ]

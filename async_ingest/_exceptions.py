@@ -10,6 +10,7 @@ Every error the library raises on purpose derives from :class:`IngestError`::
     │   └── SourceChangedError  it changed while being uploaded
     ├── ChecksumMismatchError what S3 stored is not the file (the object is removed)
     ├── ObjectExistsError     an object is at the key and --if-exists fail was asked
+    ├── WorkerError           a worker process (``workers`` > 1) failed outside any one file
     └── IngestFailedError     raised by ``IngestReport.raise_for_failures()``
 
 Configuration and source errors are raised before anything is uploaded, so a
@@ -35,6 +36,7 @@ __all__ = [
     "ObjectExistsError",
     "SourceChangedError",
     "SourceError",
+    "WorkerError",
 ]
 
 
@@ -73,6 +75,14 @@ class ChecksumMismatchError(IngestError):
 
 class ObjectExistsError(IngestError):
     """An object already sits at the key and the run was told not to replace it."""
+
+
+class WorkerError(IngestError):
+    """A worker process failed outside any one file: it could not start, died, or broke the protocol.
+
+    Raised by ``Ingestor.__aenter__`` when a worker cannot start; during a run, the
+    files of the worker's share without a result fail with the error code ``WorkerFailed``.
+    """
 
 
 class DuplicateKeyError(ConfigError):

@@ -22,7 +22,7 @@ import anyio
 from ._buffers import BufferPool
 from ._client import open_client
 from ._config import IngestConfig
-from ._exceptions import ConfigError
+from ._exceptions import ConfigError, WorkerError
 from ._plan import Source, UploadSpec, plan_uploads
 from ._results import FileResult, FileStatus, IngestReport, ProgressEvent
 from ._sweep import StaleUpload, sweep_uploads
@@ -307,7 +307,7 @@ class Ingestor:
             extra={"run_id": plan.run_id},
         )
 
-        from ._workers import WorkerError, share
+        from ._workers import share
 
         # With worker processes, each takes a share of the single-request files (and lists its own).
         workers = self._pool.usable() if self._pool is not None else []

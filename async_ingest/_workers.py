@@ -1,21 +1,16 @@
 """Worker processes that share the small files of many-file runs (``workers`` > 1).
 
-A single-request upload costs botocore about 1-2 ms of CPU on the event loop, so
-one process tops out at a few hundred small files a second whatever the
-concurrency.  With ``workers=N`` an Ingestor starts N-1 child processes when it
-opens (each imports the S3 stack and creates its own client, alongside the
-parent's), and each run hands them shares of its single-request files; multipart
-uploads, manifests and markers stay in the parent.
+Every request costs botocore CPU time on the event loop, so a single process caps
+the rate of small files whatever the concurrency.  With ``workers=N`` an Ingestor
+starts N-1 child processes when it opens (each imports the S3 stack and creates its
+own client, alongside the parent's), and each run hands them shares of its
+single-request files; multipart uploads, manifests and markers stay in the parent.
 
-Parent and child talk over the child's stdin and stdout in length-prefixed
-pickles (both ends are this package, in the same interpreter):
-
-* parent -> child: the config once, then one ``RunPlan`` per run; EOF to stop;
-* child -> parent: ``ready`` (or the error that stopped it opening), then for each
-  run its results, progress events (when asked for) and log records, then ``done``.
-
-A child turns SIGINT and SIGTERM into cancellation of its run and exits; as it
-only sends single PUTs, an interrupted child leaves nothing half-written.
+This module is the parent's side: the pool.  The child's side is
+:mod:`async_ingest._worker` (``python -m async_ingest._worker``), and what they say
+to each other is in :mod:`async_ingest._messages`.  A child turns SIGINT and SIGTERM
+into cancellation of its run and exits; as it only sends single PUTs, an
+interrupted child leaves nothing half-written.
 """
 
 from __future__ import annotations
@@ -23,29 +18,41 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import os
-import pickle
-import signal
-import struct
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from ._config import IngestConfig
-from ._exceptions import IngestError
-from ._results import FileResult, ProgressEvent
+from ._exceptions import ConfigError, WorkerError
+from ._messages import (
+    HEADER,
+    ChildMessage,
+    Done,
+    Failed,
+    Job,
+    Log,
+    ParentMessage,
+    Progress,
+    Ready,
+    Result,
+    Start,
+    describe,
+    frame,
+    load,
+)
 
 if TYPE_CHECKING:
+    from ._config import IngestConfig
     from ._ingestor import RunPlan
     from ._plan import UploadSpec
+    from ._results import FileResult, ProgressEvent
 
-__all__ = ["WorkerError", "WorkerPool", "share"]
+__all__ = ["WorkerPool", "share"]
 
 log = logging.getLogger("async_ingest")
 
@@ -53,7 +60,8 @@ log = logging.getLogger("async_ingest")
 #: wait longer for its messages than it saves.
 MIN_FILES_PER_WORKER = 64
 
-_HEADER = struct.Struct("!I")
+#: How a worker process is started.
+WORKER_COMMAND = (sys.executable, "-m", "async_ingest._worker")
 #: What reading from or writing to a worker raises once its process has gone.
 _GONE = (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, OSError)
 
@@ -73,15 +81,6 @@ def share(specs: Sequence[UploadSpec], processes: int) -> list[list[UploadSpec]]
     return shares
 
 
-def _frame(message: object) -> bytes:
-    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return _HEADER.pack(len(body)) + body
-
-
-class WorkerError(IngestError):
-    """A worker process failed outside any one file."""
-
-
 @dataclass
 class _Worker:
     process: Process
@@ -89,19 +88,53 @@ class _Worker:
     lock: anyio.Lock
     alive: bool = True
 
-    async def receive(self) -> tuple[str, Any]:
-        """The worker's next message; an error it reports is raised here."""
-        header = await self.reader.receive_exactly(_HEADER.size)
-        (length,) = _HEADER.unpack(header)
-        # Only ever a child this process started, running this package: trusted data.
-        kind, payload = pickle.loads(await self.reader.receive_exactly(length))  # noqa: S301
-        if kind == "error":
-            raise payload
-        return kind, payload
+    async def receive(self) -> ChildMessage:
+        """The worker's next message; one that is not a worker's message is a WorkerError."""
+        header = await self.reader.receive_exactly(HEADER.size)
+        (length,) = HEADER.unpack(header)
+        message = load(await self.reader.receive_exactly(length))
+        if not isinstance(message, ChildMessage):
+            raise WorkerError(f"a worker process sent an unknown message: {describe(message)}")
+        return message
 
-    async def send(self, message: object) -> None:
+    async def ready(self) -> None:
+        """Wait for its Ready: a ConfigError that stopped it is raised as is, any other failure is a WorkerError."""
+        try:
+            message = await self.receive()
+        except _GONE:
+            raise WorkerError(
+                f"a worker process exited while starting (exit code {await self.process.wait()})"
+            ) from None
+        if isinstance(message, Failed):
+            if isinstance(message.error, ConfigError):
+                raise message.error
+            raise WorkerError(f"a worker process could not start: {_explain(message.error)}") from message.error
+        if not isinstance(message, Ready):
+            raise WorkerError(f"a worker process sent {describe(message)} before Ready")
+
+    async def follow(
+        self, on_result: Callable[[FileResult], None], on_progress: Callable[[ProgressEvent], None] | None
+    ) -> None:
+        """Pass on the worker's messages about its job until Done; an error it reports is raised here."""
+        while True:
+            match await self.receive():
+                case Result(result):
+                    on_result(result)
+                case Progress(event):
+                    if on_progress is not None:
+                        on_progress(event)
+                case Log(record):
+                    _relay(record)
+                case Done():
+                    return
+                case Failed(error):
+                    raise error
+                case message:
+                    raise WorkerError(f"a worker process sent {describe(message)} during a run")
+
+    async def send(self, message: ParentMessage) -> None:
         assert self.process.stdin is not None
-        await self.process.stdin.send(_frame(message))
+        await self.process.stdin.send(frame(message))
 
     async def stop(self, grace: float, *, terminate: bool = False) -> None:
         """Ask the process to finish and reap it: EOF (idle) or SIGTERM (*terminate*: mid-run), then SIGKILL.
@@ -134,15 +167,18 @@ class WorkerPool:
         self._stop_timeout = stop_timeout
 
     @classmethod
-    async def spawn(cls, config: IngestConfig, count: int) -> WorkerPool:
-        """Start *count* workers, which import the S3 stack and open their clients meanwhile."""
+    async def spawn(cls, config: IngestConfig, count: int, *, command: Sequence[str] = WORKER_COMMAND) -> WorkerPool:
+        """Start *count* workers, which import the S3 stack and open their clients meanwhile.
+
+        *command* starts one worker process (this package's worker, unless a test's).
+        """
         child_config = replace(config, workers=1, manifest=False, success_marker=False)
         level = log.getEffectiveLevel()
         pool = cls([], config.abort_timeout)
         try:
             for _ in range(count):
                 process = await anyio.open_process(
-                    [sys.executable, "-m", "async_ingest._worker"],
+                    list(command),
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=None,
@@ -152,22 +188,21 @@ class WorkerPool:
                 assert process.stdout is not None
                 worker = _Worker(process, BufferedByteReceiveStream(process.stdout), anyio.Lock())
                 pool._workers.append(worker)
-                await worker.send((child_config, level))
+                await worker.send(Start(child_config, level))
         except BaseException:
             await pool.aclose(terminate=True)
             raise
         return pool
 
     async def wait_ready(self) -> None:
-        """Wait until every worker has its client open; raises what stopped one (ConfigError…)."""
+        """Wait until every worker has its client open.
+
+        A ConfigError that stopped one is raised as it is; any other failure to start, or a
+        first message other than Ready, is a WorkerError.  Either way every worker is stopped.
+        """
         try:
             for worker in self._workers:
-                try:
-                    await worker.receive()  # "ready"
-                except _GONE:
-                    raise WorkerError(
-                        f"a worker process exited while starting (exit code {await worker.process.wait()})"
-                    ) from None
+                await worker.ready()
         except BaseException:
             await self.aclose(terminate=True)
             raise
@@ -187,7 +222,8 @@ class WorkerPool:
         """Have worker *index* upload *plan*, passing on its results, progress and log records.
 
         Cancelled, the worker is stopped (it cancels its own run) and not used again.  A
-        worker that dies first raises WorkerError; its files without a result are the
+        worker that dies first, or sends a message that has no place in a run, raises
+        WorkerError and is not used again either; its files without a result are the
         caller's to report.
         """
         worker = self._workers[index]
@@ -195,18 +231,8 @@ class WorkerPool:
             if not worker.alive:
                 raise WorkerError("the worker process has stopped")
             try:
-                await worker.send((plan, on_progress is not None))
-                while True:
-                    kind, payload = await worker.receive()
-                    if kind == "result":
-                        on_result(payload)
-                    elif kind == "progress":
-                        if on_progress is not None:
-                            on_progress(payload)
-                    elif kind == "log":
-                        _relay(payload)
-                    elif kind == "done":
-                        return
+                await worker.send(Job(plan, on_progress is not None))
+                await worker.follow(on_result, on_progress)
             except _GONE:
                 await worker.stop(self._stop_timeout)
                 raise WorkerError(
@@ -234,115 +260,6 @@ def _relay(record: logging.LogRecord) -> None:
         logger.handle(record)
 
 
-# --- the child's side ----------------------------------------------------------------------------
-
-
-class _Channel:
-    """The child's ends: messages in from stdin, out on a private copy of stdout."""
-
-    def __init__(self, incoming: IO[bytes], outgoing: IO[bytes]) -> None:
-        self._in = incoming
-        self._out = outgoing
-
-    def read(self) -> Any:
-        """The next message, or None at EOF (blocking: run it in a thread)."""
-        header = self._in.read(_HEADER.size)
-        if len(header) < _HEADER.size:
-            return None
-        (length,) = _HEADER.unpack(header)
-        return pickle.loads(self._in.read(length))  # noqa: S301  (from the parent process)
-
-    def send(self, message: object) -> None:
-        # Small writes to a pipe the parent always drains: done on the loop.
-        self._out.write(_frame(message))
-        self._out.flush()
-
-
-class _RelayHandler(logging.Handler):
-    def __init__(self, channel: _Channel) -> None:
-        super().__init__()
-        self._channel = channel
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            # What the parent's formatters need, without arguments that may not pickle.
-            record.msg = record.getMessage()
-            record.args = None
-            if record.exc_info:
-                record.exc_text = logging.Formatter().formatException(record.exc_info)
-                record.exc_info = None
-            self._channel.send(("log", record))
-        except Exception:
-            self.handleError(record)
-
-
-async def _serve(channel: _Channel) -> None:
-    from ._ingestor import Ingestor
-
-    first = await anyio.to_thread.run_sync(channel.read, abandon_on_cancel=True)
-    if first is None:
-        return
-    config, level = first
-    handler = _RelayHandler(channel)
-    log.addHandler(handler)
-    log.setLevel(level)
-    log.propagate = False
-    try:
-        ingestor = Ingestor(config)
-        await ingestor.__aenter__()
-    except Exception as exc:  # ConfigError and the like, raised again in the parent
-        channel.send(("error", _picklable(exc)))
-        raise
-    try:
-        channel.send(("ready", None))
-        while (job := await anyio.to_thread.run_sync(channel.read, abandon_on_cancel=True)) is not None:
-            plan, progress = job
-            try:
-                await ingestor.ingest(
-                    plan,
-                    on_result=lambda result: channel.send(("result", result)),
-                    on_progress=(lambda event: channel.send(("progress", event))) if progress else None,
-                )
-            except Exception as exc:
-                channel.send(("error", _picklable(exc)))
-            else:
-                channel.send(("done", None))
-    finally:
-        await ingestor.__aexit__(None, None, None)
-
-
-def _picklable(exc: Exception) -> Exception:
-    """*exc*, or a WorkerError saying what it was if it does not survive a pickle round trip."""
-    try:
-        pickle.loads(pickle.dumps(exc))  # noqa: S301  (our own bytes)
-    except Exception:
-        return WorkerError(f"{type(exc).__name__}: {exc}")
-    return exc
-
-
-async def _main(channel: _Channel) -> None:
-    async with anyio.create_task_group() as tg:
-
-        async def on_signals() -> None:
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for _ in signals:
-                    tg.cancel_scope.cancel()
-                    return
-
-        tg.start_soon(on_signals)
-        await _serve(channel)
-        tg.cancel_scope.cancel()
-
-
-def main() -> int:
-    """Run a worker process until its parent closes its stdin (``python -m async_ingest._worker``)."""
-    outgoing = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not corrupt the channel
-    channel = _Channel(sys.stdin.buffer, outgoing)
-    try:
-        anyio.run(_main, channel)
-    except KeyboardInterrupt:
-        return 130
-    except Exception:
-        return 1
-    return 0
+def _explain(exc: Exception) -> str:
+    """What a worker reported: a WorkerError's own words, or the error's type and message."""
+    return str(exc) if isinstance(exc, WorkerError) else f"{type(exc).__name__}: {exc}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import os
@@ -19,9 +20,10 @@ import anyio
 import pytest
 
 import async_ingest
-from async_ingest import ConfigError, FileStatus, Ingestor, ProgressEvent
+from async_ingest import ConfigError, FileStatus, IngestConfig, Ingestor, ProgressEvent, RunPlan, WorkerError
+from async_ingest._messages import HEADER, Failed, Job, frame, load
 from async_ingest._plan import UploadSpec
-from async_ingest._workers import share
+from async_ingest._workers import WORKER_COMMAND, WorkerPool, share
 
 from . import conftest
 from .conftest import DAY, MiB, objects, run_cli
@@ -32,10 +34,12 @@ pytestmark = pytest.mark.anyio
 SMALL = {**conftest.SMALL, "manifest": False}
 #: Enough single-request files for two processes (each takes at least 64).
 COUNT = 130
+#: A worker that breaks the protocol in the way its one argument names (see the script).
+FAKE_WORKER = Path(__file__).with_name("fakeworker.py")
 
 
-def worker_processes(marker: str | None = None) -> list[int]:
-    """Pids of this process's children running an async_ingest worker (or of any with *marker* in its environment)."""
+def worker_processes(marker: str | None = None, *, program: bytes = b"async_ingest._worker") -> list[int]:
+    """Pids of this process's children running *program* (or of any with *marker* in its environment)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -48,7 +52,7 @@ def worker_processes(marker: str | None = None) -> list[int]:
             continue
         parent = int(stat.rpartition(")")[2].split()[1])
         ours = marker.encode() in environ if marker else parent == os.getpid()
-        if ours and b"async_ingest._worker" in cmdline:
+        if ours and program in cmdline:
             found.append(int(entry.name))
     return found
 
@@ -226,6 +230,72 @@ def test_share_deals_single_requests_out_keeping_multipart_here(singles: int, pr
     assert [sum(not s.multipart for s in part) for part in shares] == sizes
     assert [s.key for s in shares[0] if s.multipart] == ["k/1000"]
     assert sorted(s.key for part in shares for s in part) == sorted(s.key for s in specs)
+
+
+def fake_worker(mode: str) -> tuple[str, ...]:
+    return (sys.executable, str(FAKE_WORKER), mode)
+
+
+def a_plan(*specs: UploadSpec) -> RunPlan:
+    now = datetime.datetime.now(datetime.UTC)
+    return RunPlan(run_id="run", bucket="lake", date=DAY, created_at=now, uploads=specs)
+
+
+def test_worker_error_is_exported() -> None:
+    """WorkerError, which opening an Ingestor with workers can raise, is public and an IngestError."""
+    assert "WorkerError" in async_ingest.__all__
+    assert async_ingest.WorkerError is WorkerError
+    assert issubclass(WorkerError, async_ingest.IngestError)
+
+
+@pytest.mark.parametrize(
+    ("mode", "error", "match"),
+    [
+        pytest.param("done-first", WorkerError, "a worker process sent Done before Ready", id="not-ready-first"),
+        pytest.param("config-error", ConfigError, "^AWS configuration: no good$", id="config-error-as-is"),
+        pytest.param(
+            "os-error", WorkerError, r"could not start: OSError: \[Errno 24\] Too many open files", id="other-error"
+        ),
+    ],
+)
+async def test_wait_ready_takes_only_ready(mode: str, error: type[Exception], match: str) -> None:
+    """A worker's first message must be Ready: what it reports instead fails the opening, and it is stopped."""
+    pool = await WorkerPool.spawn(IngestConfig(bucket="lake", workers=2), 1, command=fake_worker(mode))
+    with pytest.raises(error, match=match) as raised:
+        await pool.wait_ready()
+    assert isinstance(raised.value, ConfigError) == (error is ConfigError)
+    assert pool.usable() == []
+    assert worker_processes(program=FAKE_WORKER.name.encode()) == []
+
+
+async def test_an_unknown_message_fails_the_workers_share() -> None:
+    """A message of no known kind during a run is a WorkerError (the run fails the share's files), and the
+    worker is stopped rather than waited on."""
+    pool = await WorkerPool.spawn(IngestConfig(bucket="lake", workers=2), 1, command=fake_worker("unknown-in-run"))
+    await pool.wait_ready()
+    results: list[async_ingest.FileResult] = []
+    try:
+        with pytest.raises(WorkerError, match=r"sent an unknown message: \('result', None\)"):
+            await pool.run(0, a_plan(spec(1)), on_result=results.append, on_progress=None)
+        assert results == []
+        assert pool.usable() == []
+        assert worker_processes(program=FAKE_WORKER.name.encode()) == []
+        with pytest.raises(WorkerError, match="has stopped"):
+            await pool.run(0, a_plan(spec(2)), on_result=results.append, on_progress=None)
+    finally:
+        await pool.aclose()
+
+
+def test_the_worker_takes_start_first() -> None:
+    """The real worker, sent a Job before any Start, answers Failed (a WorkerError naming it) and exits 1."""
+    done = subprocess.run(WORKER_COMMAND, input=frame(Job(a_plan(), progress=False)), capture_output=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    (length,) = HEADER.unpack(done.stdout[: HEADER.size])
+    reply = load(done.stdout[HEADER.size : HEADER.size + length])
+    assert isinstance(reply, Failed)
+    assert isinstance(reply.error, WorkerError)
+    assert str(reply.error) == "the parent process sent Job before Start"
+    assert len(done.stdout) == HEADER.size + length
 
 
 def test_cli_workers(s3_endpoint: str, bucket: str, make_file: Callable[..., Path]) -> None:
