@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, TextIO
 
 from ._config import CHECKSUMS, IngestConfig
-from ._exceptions import ConfigError, IngestError
+from ._exceptions import ConfigError, IngestError, WorkerError
 from ._keys import LAYOUTS
 from ._logs import configure_logging
 from ._parse import parse_age, parse_date, parse_metadata, parse_size, positive_int
@@ -552,6 +552,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         outcome["signal"] = signal.SIGINT
         report = None
 
+    if isinstance(outcome.get("error"), WorkerError):  # workers that cannot start: a run failure, not a usage error
+        print(f"async-ingest: error: {outcome['error']}", file=sys.stderr)
+        return EXIT_FAILED
     if "error" in outcome:
         _usage_error(str(outcome["error"]))
     signum = outcome.get("signal")

@@ -298,6 +298,57 @@ def test_the_worker_takes_start_first() -> None:
     assert len(done.stdout) == HEADER.size + length
 
 
+@pytest.mark.parametrize(
+    ("planted", "code", "message"),
+    [
+        pytest.param(
+            {"async_ingest/__init__.py": "raise ImportError('not this async_ingest')\n"},
+            1,
+            "a worker process exited while starting (exit code 1)",
+            id="cannot-start-is-a-run-failure",
+        ),
+        pytest.param(
+            {"sitecustomize.py": "import os\nos.environ['AWS_PROFILE'] = 'no-such-profile'\n"},
+            2,
+            "no-such-profile",
+            id="config-error-is-a-usage-error",
+        ),
+    ],
+)
+def test_cli_worker_that_cannot_start(
+    tmp_path: Path,
+    s3_endpoint: str,
+    bucket: str,
+    s3: Any,
+    make_file: Callable[..., Path],
+    planted: dict[str, str],
+    code: int,
+    message: str,
+) -> None:
+    """A worker that cannot start fails the run (exit 1); one whose configuration is bad is a usage error (exit 2).
+
+    Only the workers see the planted files: they are on PYTHONPATH, which ``python -E`` hides from the command
+    (run outside the source tree, which ``-m`` would put first).
+    """
+    site = tmp_path / "site"
+    for name, text in planted.items():
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).write_text(text)
+    source = make_file("data/movies.csv", 100)
+    done = subprocess.run(
+        [sys.executable, "-E", "-m", "async_ingest", source, "--bucket", bucket, "--endpoint-url", s3_endpoint,
+         "--workers", "2", "--json"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(site)}, cwd=tmp_path, timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == code, done.stderr
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("async-ingest: error: ")]
+    assert message in line
+    assert done.stdout == ""
+    assert objects(s3, bucket) == {}  # nothing sent
+    assert worker_processes() == []
+
+
 def test_cli_workers(s3_endpoint: str, bucket: str, make_file: Callable[..., Path]) -> None:
     """--workers N on the command line; a bad value is a usage error naming the flag."""
     files = many_files(make_file)
