@@ -179,18 +179,26 @@ async def test_a_worker_that_dies_fails_only_its_own_files(
     files = many_files(make_file)
     async with Ingestor(bucket=bucket, endpoint_url=proxy.url, workers=2, **SMALL) as ingestor:
         [worker] = worker_processes()
+        worker_failed = anyio.Event()
+
+        def on_result(result: async_ingest.FileResult) -> None:
+            if result.error_code == "WorkerFailed":
+                worker_failed.set()
+
         async with anyio.create_task_group() as tg:
 
             async def run() -> None:
                 nonlocal report
-                report = await ingestor.ingest(files, date=DAY)
+                report = await ingestor.ingest(files, date=DAY, on_result=on_result)
 
             report: async_ingest.IngestReport | None = None
             tg.start_soon(run)
             with anyio.fail_after(20):
                 await held.wait_async(4)
             os.kill(worker, signal.SIGKILL)
-            await anyio.sleep(0.5)
+            with anyio.fail_after(20):
+                # This process has reaped the worker and failed its files: none of its PUTs can go on.
+                await worker_failed.wait()
             release.set()
     assert report is not None
     statuses = Counter(f.status for f in report.files)
