@@ -7,7 +7,7 @@ import math
 import os
 import stat
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
@@ -44,9 +44,10 @@ class UploadSpec:
     key: str
     category: str
     size: int
-    #: Modification time and inode seen when planning; a change means the file moved under us.
-    mtime_ns: int
-    inode: int
+    #: Internal, not for callers: the modification time and inode seen when planning, which the
+    #: upload checks again (a change means the file moved under us).  Left out of ``repr``.
+    mtime_ns: int = field(repr=False)
+    inode: int = field(repr=False)
     part_size: int
     part_count: int
     multipart: bool
