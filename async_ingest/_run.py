@@ -354,18 +354,36 @@ class Run:
                 await self._put(f"{partition}/_SUCCESS", b"", "application/octet-stream", errors)
         manifest_key = None
         if config.manifest and report.files:
-            manifest_key = config.manifest_key(report.date, report.run_id)
-            document = replace(report, manifest_key=manifest_key, errors=tuple(errors)).to_dict()
-            await self._put(manifest_key, json.dumps(document, indent=2).encode(), "application/json", errors)
+            key = config.manifest_key(report.date, report.run_id)
+            document = replace(report, manifest_key=key, errors=tuple(errors)).to_dict()
+            if await self._put(key, json.dumps(document, indent=2).encode(), "application/json", errors):
+                manifest_key = key
         self._report = replace(report, manifest_key=manifest_key, errors=tuple(errors))
         return self._report
 
-    async def _put(self, key: str, body: bytes, content_type: str, errors: list[str]) -> None:
-        """Write one object of the run's own (marker, manifest); if it fails, the reason goes in *errors*."""
+    async def _put(self, key: str, body: bytes, content_type: str, errors: list[str]) -> bool:
+        """Write one object of the run's own (marker, manifest); False, with the reason in *errors*, if not written.
+
+        It carries the run's checksum and encryption settings, as the files do.  After a run-wide
+        error it is not tried: it would meet the same error.
+        """
+        from ._checksum import algorithm
         from ._transfer import EXPECTED_ERRORS, describe_error
 
-        bucket = self.plan.bucket
+        bucket, config = self.plan.bucket, self._res.config
+        if self._failure is not None:
+            errors.append(f"could not write s3://{bucket}/{key}: {self._failure[0]}")
+            return False
+        args = {"ContentType": content_type, **encryption_args(config)}
+        algo = algorithm(config.checksum)
+        if algo is not None:
+            args.update({"ChecksumAlgorithm": algo.s3_name, algo.parameter: algo.b64(body)})
         try:
-            await self._res.client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+            await self._res.client.put_object(Bucket=bucket, Key=key, Body=body, **args)
         except EXPECTED_ERRORS as exc:
-            errors.append(f"could not write s3://{bucket}/{key}: {describe_error(exc, bucket=bucket, key=key)[0]}")
+            message, code = describe_error(exc, bucket=bucket, key=key)
+            errors.append(f"could not write s3://{bucket}/{key}: {message}")
+            if code in RUN_WIDE_ERRORS:
+                self._failure = (message, code)
+            return False
+        return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -9,11 +10,13 @@ from typing import Any
 
 import anyio
 import pytest
+from awscrt import checksums
 
 import async_ingest
 from async_ingest import FileStatus, Ingestor, ProgressEvent
 
 from .conftest import DAY, SMALL, MiB, objects, open_uploads
+from .faultproxy import Fault, FaultProxy, status
 from .test_workers import worker_processes
 
 pytestmark = pytest.mark.anyio
@@ -97,6 +100,62 @@ async def test_aclose_leaves_a_borrowed_client_open(bucket: str, client: Any) ->
     async with Ingestor(bucket=bucket, client=client) as ingestor:
         await ingestor.aclose()
     assert (await client.list_objects_v2(Bucket=bucket))["KeyCount"] == 0
+
+
+async def test_manifest_and_markers_carry_checksum_and_encryption(
+    s3_endpoint: str, bucket: str, s3: Any, make_file: Callable[..., Path]
+) -> None:
+    """The manifest and _SUCCESS objects are written with the run's checksum and server-side encryption."""
+    report = await async_ingest.ingest(
+        [make_file("series.csv", 10)],
+        bucket=bucket,
+        endpoint_url=s3_endpoint,
+        date=DAY,
+        sse="AES256",
+        success_marker=True,
+    )
+    assert report.ok, report.errors
+    assert report.manifest_key is not None
+    for key in (report.manifest_key, "Raw/Local/CSV/Series/2022/05/02/_SUCCESS"):
+        head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert head["ChecksumCRC64NVME"] == base64.b64encode(checksums.crc64nvme(body).to_bytes(8, "big")).decode()
+        assert head["ServerSideEncryption"] == "AES256"
+
+
+async def test_manifest_not_written_is_not_announced(
+    proxy: FaultProxy, bucket: str, s3: Any, make_file: Callable[..., Path]
+) -> None:
+    """A manifest PUT that is denied leaves manifest_key unset and says why in the report's errors."""
+    proxy.add(Fault(status(403, "AccessDenied", "Access Denied"), method="PUT", path="/_manifests/", times=None))
+    report = await async_ingest.ingest(
+        [make_file("series.csv", 10)], bucket=bucket, endpoint_url=proxy.url, date=DAY, max_attempts=1
+    )
+    assert report.files[0].status is FileStatus.UPLOADED
+    assert report.manifest_key is None
+    assert report.to_dict()["manifest_key"] is None
+    (error,) = report.errors
+    assert error.startswith(f"could not write s3://{bucket}/Raw/Local/_manifests/2022/05/02/{report.run_id}.json: ")
+    assert list(objects(s3, bucket, manifests=True)) == [SERIES]
+
+
+async def test_manifest_after_run_wide_error_fails_at_once(proxy: FaultProxy, make_file: Callable[..., Path]) -> None:
+    """After a run-wide error (no such bucket), the manifest is not tried: it fails with the same message."""
+    report = await async_ingest.ingest(
+        [make_file("series.csv", 10), make_file("movies.csv", 10)],
+        bucket="no-such-bucket-for-manifest",
+        endpoint_url=proxy.url,
+        date=DAY,
+        concurrency=1,
+        success_marker=True,
+    )
+    assert {f.error_code for f in report.files} == {"NoSuchBucket"}
+    assert report.manifest_key is None
+    manifest = f"s3://no-such-bucket-for-manifest/Raw/Local/_manifests/2022/05/02/{report.run_id}.json"
+    assert report.errors == (f"could not write {manifest}: bucket 'no-such-bucket-for-manifest' does not exist",)
+    assert not [r for r in proxy.requests if "_manifests" in r.path]
+    with pytest.raises(async_ingest.IngestFailedError):
+        report.raise_for_failures()
 
 
 async def test_manifest_document_is_the_report(
