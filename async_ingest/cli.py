@@ -6,8 +6,8 @@ Answers ``--help``, ``--version`` and usage errors without importing botocore.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
-import logging
 import os
 import signal
 import sys
@@ -470,14 +470,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> NoReturn:
-    """Console-script entry point.
+    """Console-script entry point: exits with main()'s code through the interpreter's normal exit.
 
-    Everything is flushed and closed when main() returns; exiting without the interpreter's
-    teardown saves 0.25-0.45 s per run (measured), which a scheduler running many
-    short ingests pays every time.
+    So atexit handlers run (coverage data, telemetry exporters…).  The objects alive by then
+    are frozen first: left to the end of the process, as they would be by os._exit, instead
+    of being collected one by one during the shutdown, which is most of what it costs.
     """
     code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    logging.shutdown()
-    os._exit(code)
+    gc.freeze()
+    sys.exit(code)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -56,3 +58,19 @@ def test_manifest_that_was_not_written_is_not_announced(
     assert "manifest:" not in done.stdout
     assert json.loads(report.read_text())["manifest_key"] is None
     assert f"error: could not write s3://{bucket}/Raw/Local/_manifests/2022/05/02/" in done.stderr
+
+
+def test_exit_runs_atexit_handlers(make_file: Callable[..., Path]) -> None:
+    """The command exits through the interpreter's normal exit: atexit handlers (coverage, telemetry) run."""
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('atexit handler ran'))\n"
+        "from async_ingest.cli import run\n"
+        "sys.argv = ['async-ingest', '--bucket', 'lake', '--dry-run', sys.argv[1]]\n"
+        "run()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(make_file("movies.csv", 10))], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith("atexit handler ran")
