@@ -21,7 +21,7 @@ from ._config import IngestConfig
 from ._exceptions import ConfigError
 from ._plan import RunPlan, Source, plan_uploads
 from ._results import FileStatus, IngestReport
-from ._run import ProgressCallback, Resources, ResultCallback, Run, _utcnow
+from ._run import ProgressCallback, Resources, ResultCallback, Run, utcnow
 from ._sweep import StaleUpload, sweep_uploads
 
 if TYPE_CHECKING:
@@ -147,7 +147,7 @@ class Ingestor:
 
     async def plan(self, sources: Sequence[SourceArg], *, date: datetime.date | None = None) -> RunPlan:
         """Resolve, validate and plan *sources*; raises ConfigError or SourceError, sends nothing."""
-        now = _utcnow()
+        now = utcnow()
         run_date = date if date is not None else self.config.today()
         keys = self.config.key_builder(run_date)
         uploads = await anyio.to_thread.run_sync(
@@ -239,7 +239,7 @@ class Ingestor:
             prefix=prefix,
             older_than=older_than,
             dry_run=dry_run,
-            now=_utcnow(),
+            now=utcnow(),
         )
 
 

@@ -58,7 +58,8 @@ ResultCallback = Callable[[FileResult], None]
 ProgressCallback = Callable[[ProgressEvent], None]
 
 
-def _utcnow() -> datetime.datetime:
+def utcnow() -> datetime.datetime:
+    """Now, in UTC: the wall-clock time of a run's start and of its plan."""
     return datetime.datetime.now(datetime.UTC)
 
 
@@ -184,7 +185,7 @@ class Run:
         if self._started is not None:
             raise RuntimeError("a Run is executed once; make a new one with Ingestor.new_run()")
         self._on_result, self._on_progress = on_result, on_progress
-        self._started, self._started_at = time.monotonic(), _utcnow()
+        self._started, self._started_at = time.monotonic(), utcnow()
         try:
             await self._send_all()
         finally:
