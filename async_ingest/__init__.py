@@ -19,11 +19,13 @@ from ._exceptions import (
     SourceError,
     WorkerError,
 )
-from ._ingestor import Ingestor, RunPlan, ingest
+from ._ingestor import Ingestor, ingest
 from ._keys import LAYOUTS, KeyBuilder
-from ._plan import Source, UploadSpec
+from ._plan import RunPlan, Source, UploadSpec
 from ._results import FileResult, FileStatus, IngestReport, ProgressEvent
+from ._run import Run
 from ._sweep import StaleUpload
+from ._types import S3Client
 from ._version import __version__
 
 __all__ = [
@@ -42,7 +44,9 @@ __all__ = [
     "KeyBuilder",
     "ObjectExistsError",
     "ProgressEvent",
+    "Run",
     "RunPlan",
+    "S3Client",
     "Source",
     "SourceChangedError",
     "SourceError",

@@ -5,49 +5,30 @@ from __future__ import annotations
 import datetime
 import enum
 import importlib
-import json
-import logging
-import mimetypes
 import os
-import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 
 from ._buffers import BufferPool
 from ._client import open_client
 from ._config import IngestConfig
-from ._exceptions import ConfigError, WorkerError
-from ._plan import Source, UploadSpec, plan_uploads
-from ._results import FileResult, FileStatus, IngestReport, ProgressEvent
+from ._exceptions import ConfigError
+from ._plan import RunPlan, Source, plan_uploads
+from ._results import FileStatus, IngestReport
+from ._run import ProgressCallback, Resources, ResultCallback, Run, utcnow
 from ._sweep import StaleUpload, sweep_uploads
 
 if TYPE_CHECKING:
+    from ._types import S3Client
     from ._workers import WorkerPool
 
 __all__ = ["Ingestor", "RunPlan", "ingest"]
-
-log = logging.getLogger("async_ingest")
-
-#: Errors that no other file of the run can escape either: once seen, files not yet started fail at once.
-RUN_WIDE_ERRORS = frozenset(
-    {
-        "NoSuchBucket",
-        "InvalidAccessKeyId",
-        "SignatureDoesNotMatch",
-        "ExpiredToken",
-        "InvalidToken",
-        "NoCredentials",
-        "AllAccessDisabled",
-        "PermanentRedirect",
-        "AuthorizationHeaderMalformed",
-    }
-)
 
 #: File reads (and their checksums) in worker threads at once, per Ingestor.  Two keep up with
 #: ~600 MB/s of uploads on 2 cores; more only compete with the event-loop thread for the CPU and
@@ -56,72 +37,10 @@ RUN_WIDE_ERRORS = frozenset(
 READERS = 2
 
 SourceArg = str | os.PathLike[str] | Source
-ResultCallback = Callable[[FileResult], None]
-ProgressCallback = Callable[[ProgressEvent], None]
-
-
-def _first_leaf(error: BaseException) -> BaseException:
-    """The first exception inside (possibly nested) exception groups."""
-    while isinstance(error, BaseExceptionGroup):
-        error = error.exceptions[0]
-    return error
-
-
-def _guess_type(name: str) -> str:
-    """A Content-Type from a file name; CSV and friends are text, unknown is binary."""
-    guessed, _ = mimetypes.guess_type(name, strict=False)
-    return guessed or "application/octet-stream"
 
 
 def _new_run_id(now: datetime.datetime) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-
-
-def _utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunPlan:
-    """A run decided and validated, nothing sent yet: its identity, date and every upload."""
-
-    run_id: str
-    bucket: str
-    date: datetime.date
-    created_at: datetime.datetime
-    uploads: tuple[UploadSpec, ...]
-    endpoint_url: str | None = None
-
-    def result(self, spec: UploadSpec, status: FileStatus, **fields: Any) -> FileResult:
-        """A result for *spec* with *status* and any further fields."""
-        return FileResult(
-            source=os.fsdecode(spec.source),
-            key=spec.key,
-            category=spec.category,
-            size=spec.size,
-            status=status,
-            **fields,
-        )
-
-    def report(
-        self,
-        results: Mapping[str, FileResult],
-        *,
-        missing: FileStatus,
-        dry_run: bool = False,
-    ) -> IngestReport:
-        """The run's report: *results* by key, and *missing* for every planned file without one."""
-        files = tuple(results.get(spec.key) or self.result(spec, missing) for spec in self.uploads)
-        return IngestReport(
-            run_id=self.run_id,
-            bucket=self.bucket,
-            date=self.date,
-            started_at=self.created_at,
-            finished_at=_utcnow(),
-            files=files,
-            dry_run=dry_run,
-            endpoint_url=self.endpoint_url,
-        )
 
 
 class _State(enum.Enum):
@@ -140,11 +59,21 @@ class Ingestor:
     and every file it uploads.
     """
 
-    def __init__(self, config: IngestConfig | None = None, /, *, client: Any = None, **settings: Any) -> None:
+    def __init__(
+        self,
+        config: IngestConfig | None = None,
+        /,
+        *,
+        bucket: str | None = None,
+        client: S3Client | None = None,
+        **settings: Any,
+    ) -> None:
         if config is None:
-            config = IngestConfig(**settings)
-        elif settings:
-            config = replace(config, **settings)
+            if bucket is None:
+                raise TypeError("Ingestor() needs an IngestConfig or the keyword argument 'bucket'")
+            config = IngestConfig(bucket=bucket, **settings)
+        elif bucket is not None or settings:
+            config = replace(config, bucket=config.bucket if bucket is None else bucket, **settings)
         if client is not None and config.workers > 1:
             raise ConfigError(
                 f"workers={config.workers} needs the Ingestor's own client: worker processes cannot share "
@@ -152,7 +81,7 @@ class Ingestor:
             )
         self.config = config
         self._borrowed = client
-        self._client: Any = client
+        self._client: S3Client | None = client
         self._stack: AsyncExitStack | None = None
         self._pool: WorkerPool | None = None
         self._slots: anyio.Semaphore | None = None
@@ -198,6 +127,13 @@ class Ingestor:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close what the Ingestor owns (its client, its worker processes); a borrowed client stays open.
+
+        Shielded from cancellation; calling it again does nothing.  A closed Ingestor cannot be reopened.
+        """
         self._state = _State.CLOSED
         if self._stack is not None:
             stack, self._stack = self._stack, None
@@ -205,13 +141,13 @@ class Ingestor:
                 await stack.aclose()
 
     @property
-    def client(self) -> Any:
-        """The aioboto3 S3 client in use (None before the Ingestor is opened, unless borrowed)."""
+    def client(self) -> S3Client | None:
+        """The S3 client in use (None before the Ingestor is opened, unless borrowed)."""
         return self._client
 
     async def plan(self, sources: Sequence[SourceArg], *, date: datetime.date | None = None) -> RunPlan:
         """Resolve, validate and plan *sources*; raises ConfigError or SourceError, sends nothing."""
-        now = _utcnow()
+        now = utcnow()
         run_date = date if date is not None else self.config.today()
         keys = self.config.key_builder(run_date)
         uploads = await anyio.to_thread.run_sync(
@@ -236,6 +172,27 @@ class Ingestor:
             endpoint_url=self.config.endpoint_url,
         )
 
+    def new_run(self, plan: RunPlan) -> Run:
+        """A run of *plan* through this open Ingestor, not started yet: ``await run.execute()``.
+
+        Holding the run lets a caller that cancels it still get its report (``run.report()``),
+        and lets a progress display use the run's clock (``run.clock``).
+        """
+        if self._state is not _State.OPENED:
+            raise RuntimeError("use the Ingestor as 'async with Ingestor(...) as ingestor:' before ingesting")
+        assert self._client is not None
+        assert self._slots is not None
+        assert self._readers is not None
+        resources = Resources(
+            config=self.config,
+            client=self._client,
+            slots=self._slots,
+            readers=self._readers,
+            buffers=self._buffers,
+            pool=self._pool,
+        )
+        return Run(self._with_endpoint(plan), resources)
+
     async def ingest(
         self,
         sources: Sequence[SourceArg] | RunPlan,
@@ -252,164 +209,15 @@ class Ingestor:
         uploads that were started, and propagates.
         """
         plan = sources if isinstance(sources, RunPlan) else await self.plan(sources, date=date)
-        if self._client is not None:
-            # The endpoint actually used, wherever it came from (AWS_ENDPOINT_URL, config files…).
-            plan = replace(plan, endpoint_url=getattr(self._client.meta, "endpoint_url", plan.endpoint_url))
         if dry_run:
-            return plan.report({}, missing=FileStatus.PLANNED, dry_run=True)
-        if self._state is not _State.OPENED:
-            raise RuntimeError("use the Ingestor as 'async with Ingestor(...) as ingestor:' before ingesting")
-        assert self._slots is not None
-        assert self._readers is not None
-        from ._checksum import algorithm
-        from ._transfer import EXPECTED_ERRORS, Transfer, describe_error
+            return self._with_endpoint(plan).report({}, missing=FileStatus.PLANNED, dry_run=True)
+        return await self.new_run(plan).execute(on_result=on_result, on_progress=on_progress)
 
-        sent: dict[str, int] = {}
-
-        def progress(spec: UploadSpec, kind: Literal["started", "advanced", "finished"], **fields: Any) -> None:
-            if on_progress is not None:
-                event = ProgressEvent(
-                    kind=kind,
-                    key=spec.key,
-                    source=os.fsdecode(spec.source),
-                    size=spec.size,
-                    done=sent[spec.key],
-                    **fields,
-                )
-                on_progress(event)
-
-        def advanced(spec: UploadSpec, nbytes: int) -> None:
-            sent[spec.key] += nbytes
-            progress(spec, "advanced", advance=nbytes)
-
-        transfer = Transfer(
-            self._client,
-            plan.bucket,
-            slots=self._slots,
-            buffers=self._buffers,
-            readers=self._readers,
-            workers=self.config.concurrency,
-            checksum=algorithm(self.config.checksum),
-            abort_timeout=self.config.abort_timeout,
-            if_exists=self.config.if_exists,
-            object_args=self._object_args,
-            on_bytes=advanced if on_progress is not None else None,
-            run_id=plan.run_id,
-        )
-        if not mimetypes.inited:
-            await anyio.to_thread.run_sync(mimetypes.init)  # reads the system's MIME tables once
-        results: dict[str, FileResult] = {}
-        log.info(
-            "run %s: ingesting %d files into s3://%s",
-            plan.run_id,
-            len(plan.uploads),
-            plan.bucket,
-            extra={"run_id": plan.run_id},
-        )
-
-        from ._workers import share
-
-        # With worker processes, each takes a share of the single-request files (and lists its own).
-        workers = self._pool.usable() if self._pool is not None else []
-        local, *shares = share(plan.uploads, 1 + len(workers)) if workers else [list(plan.uploads)]
-
-        fatal: tuple[str, str] | None = None
-        try:
-            absent = await transfer.listed_absent(local)
-        except EXPECTED_ERRORS as exc:
-            log.info("listing the run's partitions failed (%s); checking each key instead", exc)
-            absent = set()
-
-        async def ingest_one(spec: UploadSpec) -> None:
-            nonlocal fatal
-            started = time.perf_counter()
-            sent[spec.key] = 0
-            progress(spec, "started")
-            try:
-                outcome = await transfer.upload(spec, absent)
-            except* EXPECTED_ERRORS as group:
-                exc = _first_leaf(group)
-                message, code = describe_error(exc, bucket=plan.bucket, key=spec.key)
-                notes = getattr(exc, "__notes__", None) or getattr(group, "__notes__", None) or []
-                if notes:
-                    message = "; ".join([message, *notes])
-                result = plan.result(
-                    spec,
-                    FileStatus.FAILED,
-                    error=message,
-                    error_code=code,
-                    duration=time.perf_counter() - started,
-                )
-                log.warning("%s failed: %s", spec.key, message, extra={"run_id": plan.run_id, "key": spec.key})
-                if code in RUN_WIDE_ERRORS and fatal is None:
-                    fatal = (message, code)
-            else:
-                status = FileStatus.SKIPPED if outcome.skipped else FileStatus.UPLOADED
-                result = plan.result(
-                    spec,
-                    status,
-                    parts=outcome.parts,
-                    etag=outcome.etag,
-                    checksum_algorithm=outcome.checksum_algorithm,
-                    checksum=outcome.checksum,
-                    version_id=outcome.version_id,
-                    duration=time.perf_counter() - started,
-                )
-                log.info(
-                    "%s %s (%d bytes, %d parts)",
-                    status.value,
-                    spec.key,
-                    spec.size,
-                    outcome.parts,
-                    extra={"run_id": plan.run_id, "key": spec.key},
-                )
-            record(spec, result)
-
-        def record(spec: UploadSpec, result: FileResult, *, announce: bool = True) -> None:
-            results[spec.key] = result
-            sent.setdefault(spec.key, 0)
-            if announce:
-                progress(spec, "finished", status=result.status)
-            if on_result is not None:
-                on_result(result)
-
-        async def delegate(worker: int, specs: list[UploadSpec]) -> None:
-            assert self._pool is not None
-            by_key = {spec.key: spec for spec in specs}
-            try:
-                await self._pool.run(
-                    worker,
-                    replace(plan, uploads=tuple(specs)),
-                    # The worker's own progress events include each file's "finished".
-                    on_result=lambda result: record(by_key[result.key], result, announce=False),
-                    on_progress=on_progress,
-                )
-            except WorkerError as exc:
-                log.warning("%s", exc, extra={"run_id": plan.run_id})
-                for spec in specs:
-                    if spec.key not in results:
-                        record(spec, plan.result(spec, FileStatus.FAILED, error=str(exc), error_code="WorkerFailed"))
-
-        files = anyio.CapacityLimiter(self.config.concurrency)
-
-        async def limited(spec: UploadSpec) -> None:
-            async with files:
-                if fatal is not None:
-                    # The same error would meet every remaining file: fail fast instead of asking.
-                    message, code = fatal
-                    record(
-                        spec, plan.result(spec, FileStatus.FAILED, error=f"not attempted: {message}", error_code=code)
-                    )
-                    return
-                await ingest_one(spec)
-
-        async with anyio.create_task_group() as tg:
-            for worker, specs in zip(workers, shares, strict=False):
-                tg.start_soon(delegate, worker, specs)
-            for spec in local:
-                tg.start_soon(limited, spec)
-        report = plan.report(results, missing=FileStatus.INTERRUPTED)
-        return await self._finish(report)
+    def _with_endpoint(self, plan: RunPlan) -> RunPlan:
+        """*plan* naming the endpoint actually used, wherever it came from (AWS_ENDPOINT_URL, config files…)."""
+        if self._client is None:
+            return plan
+        return replace(plan, endpoint_url=getattr(self._client.meta, "endpoint_url", plan.endpoint_url))
 
     async def abort_stale_uploads(
         self,
@@ -431,51 +239,8 @@ class Ingestor:
             prefix=prefix,
             older_than=older_than,
             dry_run=dry_run,
-            now=_utcnow(),
+            now=utcnow(),
         )
-
-    def _object_args(self, spec: UploadSpec) -> dict[str, Any]:
-        """The object settings sent with every PutObject / CreateMultipartUpload."""
-        config = self.config
-        args: dict[str, Any] = {"ContentType": config.content_type or _guess_type(spec.source.name)}
-        if config.sse:
-            args["ServerSideEncryption"] = config.sse
-        if config.sse_kms_key_id:
-            args["SSEKMSKeyId"] = config.sse_kms_key_id
-        if config.storage_class:
-            args["StorageClass"] = config.storage_class
-        if config.metadata:
-            args["Metadata"] = dict(config.metadata)
-        return args
-
-    async def _finish(self, report: IngestReport) -> IngestReport:
-        """Write the run's markers and manifest after its files; their failures go in the report."""
-        from ._transfer import EXPECTED_ERRORS, describe_error
-
-        errors: list[str] = []
-        bucket = report.bucket
-
-        async def put(key: str, body: bytes, content_type: str) -> None:
-            try:
-                await self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
-            except EXPECTED_ERRORS as exc:
-                errors.append(f"could not write s3://{bucket}/{key}: {describe_error(exc, bucket=bucket, key=key)[0]}")
-
-        if self.config.success_marker:
-            partitions: dict[str, bool] = {}
-            for result in report.files:
-                partition = result.key.rpartition("/")[0]
-                landed = result.status in (FileStatus.UPLOADED, FileStatus.SKIPPED)
-                partitions[partition] = partitions.get(partition, True) and landed
-            for partition, complete in partitions.items():
-                if complete and partition:
-                    await put(f"{partition}/_SUCCESS", b"", "application/octet-stream")
-        manifest_key = None
-        if self.config.manifest and report.files:
-            manifest_key = self.config.manifest_key(report.date, report.run_id)
-            document = replace(report, manifest_key=manifest_key, errors=tuple(errors)).to_dict()
-            await put(manifest_key, json.dumps(document, indent=2).encode(), "application/json")
-        return replace(report, manifest_key=manifest_key, errors=tuple(errors))
 
 
 async def ingest(
@@ -484,10 +249,14 @@ async def ingest(
     bucket: str,
     date: datetime.date | None = None,
     dry_run: bool = False,
-    client: Any = None,
+    client: S3Client | None = None,
+    on_result: ResultCallback | None = None,
+    on_progress: ProgressCallback | None = None,
     **settings: Any,
 ) -> IngestReport:
     """Ingest *sources* into *bucket* in one call; see :class:`IngestConfig` for *settings*.
+
+    *on_result* and *on_progress* are called as in :meth:`Ingestor.ingest`.
 
     >>> report = await ingest(["data/movies.csv"], bucket="lake", date=datetime.date(2022, 5, 2))
     """
@@ -496,4 +265,4 @@ async def ingest(
     if dry_run:
         return await ingestor.ingest(sources, date=date, dry_run=True)
     async with ingestor:
-        return await ingestor.ingest(sources, date=date)
+        return await ingestor.ingest(sources, date=date, on_result=on_result, on_progress=on_progress)

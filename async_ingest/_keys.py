@@ -5,18 +5,22 @@ from __future__ import annotations
 import datetime
 import string
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePath
+from types import MappingProxyType
 
 from ._exceptions import InvalidKeyError
 
 __all__ = ["LAYOUTS", "KeyBuilder", "default_category", "default_format"]
 
-#: Named layouts accepted wherever a template is.
-LAYOUTS: dict[str, str] = {
-    "default": "{zone}/{origin}/{format}/{category}/{yyyy}/{mm}/{dd}/{filename}",
-    "hive": "{zone}/{origin}/{format}/{category}/year={yyyy}/month={mm}/day={dd}/{filename}",
-}
+#: Named layouts accepted wherever a template is (read-only).
+LAYOUTS: Mapping[str, str] = MappingProxyType(
+    {
+        "default": "{zone}/{origin}/{format}/{category}/{yyyy}/{mm}/{dd}/{filename}",
+        "hive": "{zone}/{origin}/{format}/{category}/year={yyyy}/month={mm}/day={dd}/{filename}",
+    }
+)
 
 #: The fields a template may use.
 FIELDS = frozenset({"zone", "origin", "format", "category", "yyyy", "mm", "dd", "filename", "stem"})

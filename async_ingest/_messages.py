@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._config import IngestConfig
-    from ._ingestor import RunPlan
+    from ._plan import RunPlan
     from ._results import FileResult, ProgressEvent
 
 __all__ = [

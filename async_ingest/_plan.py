@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 import glob
 import math
 import os
 import stat
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,9 @@ from typing import Any
 from ._config import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, MiB
 from ._exceptions import ConfigError, DuplicateKeyError, InvalidKeyError, SourceError
 from ._keys import KeyBuilder
+from ._results import FileResult, FileStatus, IngestReport
 
-__all__ = ["Source", "UploadSpec", "adjust_part_size", "parse_source", "plan_uploads", "resolve_sources"]
+__all__ = ["RunPlan", "Source", "UploadSpec", "adjust_part_size", "parse_source", "plan_uploads", "resolve_sources"]
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,10 @@ class UploadSpec:
     key: str
     category: str
     size: int
-    #: Modification time and inode seen when planning; a change means the file moved under us.
-    mtime_ns: int
-    inode: int
+    #: Internal, not for callers: the modification time and inode seen when planning, which the
+    #: upload checks again (a change means the file moved under us).  Left out of ``repr``.
+    mtime_ns: int = field(repr=False)
+    inode: int = field(repr=False)
     part_size: int
     part_count: int
     multipart: bool
@@ -254,3 +257,51 @@ def plan_uploads(
         by_key[key] = spec
         specs.append(spec)
     return tuple(specs)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunPlan:
+    """A run decided and validated, nothing sent yet: its identity, date and every upload."""
+
+    run_id: str
+    bucket: str
+    date: datetime.date
+    created_at: datetime.datetime
+    uploads: tuple[UploadSpec, ...]
+    endpoint_url: str | None = None
+
+    def result(self, spec: UploadSpec, status: FileStatus, **fields: Any) -> FileResult:
+        """A result for *spec* with *status* and any further fields."""
+        return FileResult(
+            source=os.fsdecode(spec.source),
+            key=spec.key,
+            category=spec.category,
+            size=spec.size,
+            status=status,
+            **fields,
+        )
+
+    def report(
+        self,
+        results: Mapping[str, FileResult],
+        *,
+        missing: FileStatus,
+        dry_run: bool = False,
+        started_at: datetime.datetime | None = None,
+        finished_at: datetime.datetime | None = None,
+    ) -> IngestReport:
+        """The run's report: *results* by key, and *missing* for every planned file without one.
+
+        The run's span defaults to the plan's creation until now.
+        """
+        files = tuple(results.get(spec.key) or self.result(spec, missing) for spec in self.uploads)
+        return IngestReport(
+            run_id=self.run_id,
+            bucket=self.bucket,
+            date=self.date,
+            started_at=started_at or self.created_at,
+            finished_at=finished_at or datetime.datetime.now(datetime.UTC),
+            files=files,
+            dry_run=dry_run,
+            endpoint_url=self.endpoint_url,
+        )

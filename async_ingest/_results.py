@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime
 import enum
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Literal
 
 from ._exceptions import IngestFailedError
@@ -103,16 +105,20 @@ class IngestReport:
     manifest_key: str | None = None
     #: Failures of the run itself rather than of a file (manifest, _SUCCESS markers).
     errors: tuple[str, ...] = ()
-    summary: dict[str, int] = field(init=False)
 
-    def __post_init__(self) -> None:
+    @property
+    def summary(self) -> Mapping[str, int]:
+        """The run's counts, read-only: ``files``, one per status, ``bytes`` and ``bytes_uploaded``.
+
+        ``bytes`` is the size of every file of the run, ``bytes_uploaded`` of the files uploaded.
+        """
         counts = {status.value: 0 for status in FileStatus}
         for result in self.files:
             counts[result.status.value] += 1
         summary = {"files": len(self.files), **counts}
         summary["bytes"] = sum(r.size for r in self.files)
         summary["bytes_uploaded"] = sum(r.size for r in self.files if r.status is FileStatus.UPLOADED)
-        object.__setattr__(self, "summary", summary)
+        return MappingProxyType(summary)
 
     @property
     def ok(self) -> bool:
@@ -130,7 +136,8 @@ class IngestReport:
         return (self.finished_at - self.started_at).total_seconds()
 
     def raise_for_failures(self) -> None:
-        """Raise IngestFailedError if any file failed or was interrupted."""
+        """Raise IngestFailedError if any file failed or was interrupted, or the run's own writes
+        (its manifest, its ``_SUCCESS`` markers) failed: whenever ``ok`` is False."""
         failed = self.failed
         if failed:
             names = ", ".join(r.source for r in failed[:5]) + (" …" if len(failed) > 5 else "")

@@ -48,8 +48,7 @@ from ._messages import (
 
 if TYPE_CHECKING:
     from ._config import IngestConfig
-    from ._ingestor import RunPlan
-    from ._plan import UploadSpec
+    from ._plan import RunPlan, UploadSpec
     from ._results import FileResult, ProgressEvent
 
 __all__ = ["WorkerPool", "share"]

@@ -1,0 +1,140 @@
+"""What the command prints and exits with: the run's table or JSON, its --report file, its errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from ._exceptions import ConfigError
+from ._results import FileStatus, IngestReport
+from ._sweep import StaleUpload
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_SIGINT",
+    "EXIT_SIGTERM",
+    "EXIT_USAGE",
+    "check_report_path",
+    "emit",
+    "exit_code",
+    "format_report",
+    "print_swept",
+    "write_report",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+
+def check_report_path(path: Path) -> None:
+    """Fail before any upload if the report could not be written to *path*."""
+    parent = path.parent if str(path.parent) else Path()
+    if path.is_dir():
+        raise ConfigError(f"--report {path}: is a directory")
+    if not parent.is_dir():
+        raise ConfigError(f"--report {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"--report {path}: not writable")
+
+
+def write_report(report: IngestReport, path: Path) -> None:
+    """Write the report as JSON, atomically (a reader never sees half a file)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def _human_size(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def summary_line(report: IngestReport) -> str:
+    """``3 files: 2 uploaded, 1 skipped; 12.0 MiB sent in 1.54s (7.8 MiB/s)``: what was sent, not what was planned."""
+    summary = report.summary
+    counted = ", ".join(f"{summary[s.value]} {s.value}" for s in FileStatus if summary[s.value])
+    head = f"{_plural(summary['files'], 'file')}: {counted}"
+    if report.dry_run:
+        return f"{head}; {_human_size(summary['bytes'])} to send"
+    sent = summary["bytes_uploaded"]
+    rate = f" ({_human_size(sent / report.duration)}/s)" if sent and report.duration > 0 else ""
+    return f"{head}; {_human_size(sent)} sent in {report.duration:.2f}s{rate}"
+
+
+def format_report(report: IngestReport) -> str:
+    """A readable table of the run."""
+    rows = [("STATUS", "SIZE", "PARTS", "TIME", "KEY")]
+    for result in report.files:
+        rows.append(
+            (result.status.value, _human_size(result.size), str(result.parts), f"{result.duration:.2f}s", result.key)
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [
+        f"run {report.run_id}  s3://{report.bucket}  date {report.date.isoformat()}"
+        + ("  (dry run)" if report.dry_run else "")
+    ]
+    for row in rows:
+        padded = (cell.rjust(width) for cell, width in zip(row[1:4], widths[1:], strict=True))
+        lines.append("  ".join([row[0].ljust(widths[0]), *padded, row[4]]))
+    lines.append(summary_line(report))
+    if report.manifest_key:
+        lines.append(f"manifest: s3://{report.bucket}/{report.manifest_key}")
+    return "\n".join(lines)
+
+
+def _print_failures(report: IngestReport, stream: TextIO) -> None:
+    for error in report.errors:
+        print(f"async-ingest: error: {error}", file=stream)
+    for result in report.files:
+        if result.status is FileStatus.FAILED:
+            print(f"async-ingest: error: {result.source}: {result.error}", file=stream)
+        elif result.status is FileStatus.INTERRUPTED:
+            print(f"async-ingest: interrupted: {result.source} was not landed", file=stream)
+
+
+def emit(report: IngestReport, *, as_json: bool, report_path: Path | None) -> None:
+    """Print the report (a table, or JSON with *as_json*), write it to *report_path*, and name its failures."""
+    if report_path is not None:
+        try:
+            write_report(report, report_path)
+        except OSError as exc:
+            print(f"async-ingest: error: could not write --report {report_path}: {exc.strerror}", file=sys.stderr)
+    if as_json:
+        json.dump(report.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(format_report(report))
+    _print_failures(report, sys.stderr)
+
+
+def exit_code(report: IngestReport | None, signum: int | None) -> int:
+    """The command's exit code: 130 or 143 after SIGINT or SIGTERM, else 0 if the run is ok, else 1."""
+    if signum is not None:
+        return EXIT_SIGINT if signum == signal.SIGINT else EXIT_SIGTERM
+    assert report is not None
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def print_swept(swept: Sequence[StaleUpload], *, bucket: str, prefix: str, older_than: object, dry_run: bool) -> None:
+    """The stale uploads found (and, unless *dry_run*, aborted), one per line, and a count."""
+    verb = "would abort" if dry_run else "aborted"
+    for upload in swept:
+        state = "failed: " + upload.error if upload.error else (verb if dry_run or upload.aborted else "")
+        print(f"{upload.initiated:%Y-%m-%d %H:%M}  {upload.key}  {upload.upload_id}  {state}")
+    print(f"{len(swept)} stale uploads older than {older_than} under s3://{bucket}/{prefix}")

@@ -1,0 +1,390 @@
+"""One run of an Ingestor: its plan's files sent, their results recorded, its markers and manifest written.
+
+A :class:`Run` holds everything a run has that its Ingestor does not: the plan, the
+transfer, the results so far, the bytes sent, the run-wide failure that fails the files
+not yet started, the caller's callbacks and the run's clock.  A run cut short
+(cancelled, or its process interrupted) still reports what landed: :meth:`Run.report`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+import logging
+import mimetypes
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
+
+import anyio
+
+from ._buffers import BufferPool
+from ._config import IngestConfig
+from ._exceptions import WorkerError
+from ._plan import RunPlan, UploadSpec
+from ._results import FileResult, FileStatus, IngestReport, ProgressEvent
+
+if TYPE_CHECKING:
+    from ._transfer import Transfer
+    from ._types import S3Client
+    from ._workers import WorkerPool
+
+__all__ = ["RUN_WIDE_ERRORS", "ProgressCallback", "Resources", "ResultCallback", "Run"]
+
+log = logging.getLogger("async_ingest")
+
+#: Errors that no other file of the run can escape either: once seen, files not yet started fail at once.
+RUN_WIDE_ERRORS = frozenset(
+    {
+        "NoSuchBucket",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "InvalidToken",
+        "NoCredentials",
+        "AllAccessDisabled",
+        "PermanentRedirect",
+        "AuthorizationHeaderMalformed",
+    }
+)
+
+#: How the error of a file failed by a run-wide error, without being tried, begins.
+NOT_ATTEMPTED = "not attempted: "
+
+ResultCallback = Callable[[FileResult], None]
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+def utcnow() -> datetime.datetime:
+    """Now, in UTC: the wall-clock time of a run's start and of its plan."""
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _first_leaf(error: BaseException) -> BaseException:
+    """The first exception inside (possibly nested) exception groups."""
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
+
+
+def _guess_type(name: str) -> str:
+    """A Content-Type from a file name; CSV and friends are text, unknown is binary."""
+    guessed, _ = mimetypes.guess_type(name, strict=False)
+    return guessed or "application/octet-stream"
+
+
+def encryption_args(config: IngestConfig) -> dict[str, Any]:
+    """The server-side encryption fields of every object the run writes."""
+    args: dict[str, Any] = {}
+    if config.sse:
+        args["ServerSideEncryption"] = config.sse
+    if config.sse_kms_key_id:
+        args["SSEKMSKeyId"] = config.sse_kms_key_id
+    return args
+
+
+def object_args(config: IngestConfig, spec: UploadSpec) -> dict[str, Any]:
+    """The object settings sent with every PutObject / CreateMultipartUpload of a file."""
+    args: dict[str, Any] = {"ContentType": config.content_type or _guess_type(spec.source.name)}
+    args.update(encryption_args(config))
+    if config.storage_class:
+        args["StorageClass"] = config.storage_class
+    if config.metadata:
+        args["Metadata"] = dict(config.metadata)
+    return args
+
+
+def complete_partitions(files: Sequence[FileResult]) -> list[str]:
+    """The partitions (key prefixes) all of whose files landed, in order of first appearance."""
+    partitions: dict[str, bool] = {}
+    for result in files:
+        partition = result.key.rpartition("/")[0]
+        landed = result.status in (FileStatus.UPLOADED, FileStatus.SKIPPED)
+        partitions[partition] = partitions.get(partition, True) and landed
+    return [partition for partition, complete in partitions.items() if complete and partition]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resources:
+    """What every run of one Ingestor shares: its settings, client, limits, buffers and worker processes."""
+
+    config: IngestConfig
+    client: S3Client
+    slots: anyio.Semaphore
+    readers: anyio.CapacityLimiter
+    buffers: BufferPool
+    pool: WorkerPool | None = None
+
+
+class Run:
+    """One run of a plan through an Ingestor; made by :meth:`Ingestor.new_run`, executed once.
+
+    Until :meth:`execute` returns, :meth:`report` gives the report so far (files without a
+    result yet count as interrupted); afterwards, the run's report.  :meth:`clock` is the
+    run's own clock, the one its report's duration comes from.
+    """
+
+    def __init__(self, plan: RunPlan, resources: Resources) -> None:
+        self.plan = plan
+        self._res = resources
+        self._on_result: ResultCallback | None = None
+        self._on_progress: ProgressCallback | None = None
+        self._results: dict[str, FileResult] = {}
+        self._sent: dict[str, int] = {}
+        self._failure: tuple[str, str] | None = None
+        self._started: float | None = None
+        self._stopped: float | None = None
+        self._started_at: datetime.datetime | None = None
+        self._report: IngestReport | None = None
+
+    @property
+    def results(self) -> Mapping[str, FileResult]:
+        """The results recorded so far, by key (read-only)."""
+        return MappingProxyType(self._results)
+
+    @property
+    def bytes_sent(self) -> int:
+        """Bytes of file data sent so far (retries counted once)."""
+        return sum(self._sent.values())
+
+    @property
+    def failure(self) -> tuple[str, str] | None:
+        """The run-wide error met, as (message, code), that fails the files not yet started; None if none."""
+        return self._failure
+
+    def clock(self) -> float:
+        """Seconds on the run's clock: 0 until it starts, then the time since, stopped when its files are done."""
+        if self._started is None:
+            return 0.0
+        return (self._stopped if self._stopped is not None else time.monotonic()) - self._started
+
+    def report(self) -> IngestReport:
+        """The run's report once it has finished; until then, the report so far."""
+        if self._report is not None:
+            return self._report
+        started_at = self._started_at or self.plan.created_at
+        return self.plan.report(
+            self._results,
+            missing=FileStatus.INTERRUPTED,
+            started_at=started_at,
+            finished_at=started_at + datetime.timedelta(seconds=self.clock()),
+        )
+
+    async def execute(
+        self, *, on_result: ResultCallback | None = None, on_progress: ProgressCallback | None = None
+    ) -> IngestReport:
+        """Upload every file of the plan, then write the run's markers and manifest; the run's report.
+
+        *on_result* is called with each file's result as it is known, *on_progress* with each
+        step of each upload.  Cancellation stops every upload, aborts the multipart uploads that
+        were started, and propagates; :meth:`report` still says what landed.
+        """
+        if self._started is not None:
+            raise RuntimeError("a Run is executed once; make a new one with Ingestor.new_run()")
+        self._on_result, self._on_progress = on_result, on_progress
+        self._started, self._started_at = time.monotonic(), utcnow()
+        try:
+            await self._send_all()
+        finally:
+            self._stopped = time.monotonic()
+        return await self._finish()
+
+    async def _send_all(self) -> None:
+        """Upload this process's share of the files and hand the rest to the worker processes."""
+        from ._transfer import EXPECTED_ERRORS
+        from ._workers import share
+
+        plan, config = self.plan, self._res.config
+        if not mimetypes.inited:
+            await anyio.to_thread.run_sync(mimetypes.init)  # reads the system's MIME tables once
+        log.info(
+            "run %s: ingesting %d files into s3://%s",
+            plan.run_id,
+            len(plan.uploads),
+            plan.bucket,
+            extra={"run_id": plan.run_id},
+        )
+        transfer = self._transfer()
+        # With worker processes, each takes a share of the single-request files (and lists its own).
+        pool = self._res.pool
+        workers = pool.usable() if pool is not None else []
+        local, *shares = share(plan.uploads, 1 + len(workers)) if workers else [list(plan.uploads)]
+        try:
+            absent = await transfer.listed_absent(local)
+        except EXPECTED_ERRORS as exc:
+            log.info("listing the run's partitions failed (%s); checking each key instead", exc)
+            absent = set()
+        files = anyio.CapacityLimiter(config.concurrency)
+        async with anyio.create_task_group() as tg:
+            for worker, specs in zip(workers, shares, strict=False):
+                tg.start_soon(self._hand_out, worker, specs)
+            for spec in local:
+                tg.start_soon(self._upload_one, transfer, spec, absent, files)
+
+    def _transfer(self) -> Transfer:
+        from ._checksum import algorithm
+        from ._transfer import Transfer
+
+        res, config = self._res, self._res.config
+        return Transfer(
+            res.client,
+            self.plan.bucket,
+            slots=res.slots,
+            buffers=res.buffers,
+            readers=res.readers,
+            workers=config.concurrency,
+            checksum=algorithm(config.checksum),
+            abort_timeout=config.abort_timeout,
+            if_exists=config.if_exists,
+            object_args=functools.partial(object_args, config),
+            on_bytes=self._advanced,
+            run_id=self.plan.run_id,
+        )
+
+    async def _upload_one(
+        self, transfer: Transfer, spec: UploadSpec, absent: set[str], files: anyio.CapacityLimiter
+    ) -> None:
+        """Upload one file, once a file slot is free, and record its result."""
+        async with files:
+            if self._failure is not None:
+                # The same error would meet every remaining file: fail fast instead of asking.
+                message, code = self._failure
+                error = NOT_ATTEMPTED + message
+                self._record(spec, self.plan.result(spec, FileStatus.FAILED, error=error, error_code=code))
+                return
+            self._record(spec, await self._attempt(transfer, spec, absent))
+
+    async def _attempt(self, transfer: Transfer, spec: UploadSpec, absent: set[str]) -> FileResult:
+        """Upload one file; its expected failure becomes a failed result, anything else propagates."""
+        from ._transfer import EXPECTED_ERRORS, describe_error
+
+        plan = self.plan
+        context = {"run_id": plan.run_id, "key": spec.key}
+        started = time.perf_counter()
+        self._sent[spec.key] = 0
+        self._progress(spec, "started")
+        failed: FileResult | None = None
+        try:
+            outcome = await transfer.upload(spec, absent)
+        except* EXPECTED_ERRORS as group:
+            exc = _first_leaf(group)
+            message, code = describe_error(exc, bucket=plan.bucket, key=spec.key)
+            notes = getattr(exc, "__notes__", None) or getattr(group, "__notes__", None) or []
+            if notes:
+                message = "; ".join([message, *notes])
+            log.warning("%s failed: %s", spec.key, message, extra=context)
+            failed = plan.result(
+                spec, FileStatus.FAILED, error=message, error_code=code, duration=time.perf_counter() - started
+            )
+        if failed is not None:
+            return failed
+        status = FileStatus.SKIPPED if outcome.skipped else FileStatus.UPLOADED
+        log.info("%s %s (%d bytes, %d parts)", status.value, spec.key, spec.size, outcome.parts, extra=context)
+        return plan.result(
+            spec,
+            status,
+            parts=outcome.parts,
+            etag=outcome.etag,
+            checksum_algorithm=outcome.checksum_algorithm,
+            checksum=outcome.checksum,
+            version_id=outcome.version_id,
+            duration=time.perf_counter() - started,
+        )
+
+    async def _hand_out(self, worker: int, specs: list[UploadSpec]) -> None:
+        """Have worker process *worker* upload *specs*; if it dies, its files without a result fail."""
+
+        pool = self._res.pool
+        assert pool is not None
+        by_key = {spec.key: spec for spec in specs}
+        try:
+            await pool.run(
+                worker,
+                replace(self.plan, uploads=tuple(specs)),
+                # The worker's own progress events include each file's "finished".
+                on_result=lambda result: self._record(by_key[result.key], result, announce=False),
+                on_progress=self._on_progress,
+            )
+        except WorkerError as exc:
+            log.warning("%s", exc, extra={"run_id": self.plan.run_id})
+            for spec in specs:
+                if spec.key not in self._results:
+                    failed = self.plan.result(spec, FileStatus.FAILED, error=str(exc), error_code="WorkerFailed")
+                    self._record(spec, failed)
+
+    def _record(self, spec: UploadSpec, result: FileResult, *, announce: bool = True) -> None:
+        """Keep *result*, note a run-wide error, and tell the caller (*announce*: with a ``finished`` event)."""
+        self._results[spec.key] = result
+        sent = self._sent.setdefault(spec.key, 0)
+        if result.status is FileStatus.UPLOADED:
+            self._sent[spec.key] = max(sent, result.size)  # a worker's upload is known by its result only
+        if result.status is FileStatus.FAILED and result.error_code in RUN_WIDE_ERRORS and self._failure is None:
+            self._failure = ((result.error or "").removeprefix(NOT_ATTEMPTED), result.error_code)
+        if announce:
+            self._progress(spec, "finished", status=result.status)
+        if self._on_result is not None:
+            self._on_result(result)
+
+    def _advanced(self, spec: UploadSpec, nbytes: int) -> None:
+        self._sent[spec.key] += nbytes
+        self._progress(spec, "advanced", advance=nbytes)
+
+    def _progress(self, spec: UploadSpec, kind: Literal["started", "advanced", "finished"], **fields: Any) -> None:
+        if self._on_progress is not None:
+            event = ProgressEvent(
+                kind=kind,
+                key=spec.key,
+                source=os.fsdecode(spec.source),
+                size=spec.size,
+                done=self._sent[spec.key],
+                **fields,
+            )
+            self._on_progress(event)
+
+    async def _finish(self) -> IngestReport:
+        """Write the run's markers and manifest after its files; their failures go in the report."""
+        config = self._res.config
+        report = self.report()
+        errors: list[str] = []
+        if config.success_marker:
+            for partition in complete_partitions(report.files):
+                await self._put(f"{partition}/_SUCCESS", b"", "application/octet-stream", errors)
+        manifest_key = None
+        if config.manifest and report.files:
+            key = config.manifest_key(report.date, report.run_id)
+            document = replace(report, manifest_key=key, errors=tuple(errors)).to_dict()
+            if await self._put(key, json.dumps(document, indent=2).encode(), "application/json", errors):
+                manifest_key = key
+        self._report = replace(report, manifest_key=manifest_key, errors=tuple(errors))
+        return self._report
+
+    async def _put(self, key: str, body: bytes, content_type: str, errors: list[str]) -> bool:
+        """Write one object of the run's own (marker, manifest); False, with the reason in *errors*, if not written.
+
+        It carries the run's checksum and encryption settings, as the files do.  After a run-wide
+        error it is not tried: it would meet the same error.
+        """
+        from ._checksum import algorithm
+        from ._transfer import EXPECTED_ERRORS, describe_error
+
+        bucket, config = self.plan.bucket, self._res.config
+        if self._failure is not None:
+            errors.append(f"could not write s3://{bucket}/{key}: {self._failure[0]}")
+            return False
+        args = {"ContentType": content_type, **encryption_args(config)}
+        algo = algorithm(config.checksum)
+        if algo is not None:
+            args.update({"ChecksumAlgorithm": algo.s3_name, algo.parameter: algo.b64(body)})
+        try:
+            await self._res.client.put_object(Bucket=bucket, Key=key, Body=body, **args)
+        except EXPECTED_ERRORS as exc:
+            message, code = describe_error(exc, bucket=bucket, key=key)
+            errors.append(f"could not write s3://{bucket}/{key}: {message}")
+            if code in RUN_WIDE_ERRORS:
+                self._failure = (message, code)
+            return False
+        return True
