@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ._exceptions import ConfigError
 from ._keys import LAYOUTS, KeyBuilder
 from ._options import Setting, about
-from ._parse import BOOL, COUNT, METADATA, PATTERNS, SECONDS, SIZE, TEXT, choice
+from ._parse import BOOL, COUNT, METADATA, PATTERNS, SECONDS, SIZE, TEXT, choice, format_size
 
 __all__ = ["CHECKSUMS", "IngestConfig", "validate_bucket_name"]
 
@@ -44,6 +44,11 @@ _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 def _one_of(name: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _bytes(size: int) -> str:
+    shown = format_size(size)
+    return f"{shown} bytes" if shown.lstrip("-").isdigit() else shown
 
 
 def _file_filter(what: str) -> dict[str, Setting]:
@@ -234,8 +239,11 @@ class IngestConfig:
             raise ConfigError(f"workers must be between 1 and 64, got {self.workers}")
         if not MIN_PART_SIZE <= self.part_size <= MAX_PART_SIZE:
             raise ConfigError(f"part size must be between 5 MiB and 5 GiB, got {self.part_size} bytes")
-        if self.buffer_memory < 1:
-            raise ConfigError(f"buffer memory must be positive, got {self.buffer_memory} bytes")
+        if self.buffer_memory < self.part_size:
+            raise ConfigError(
+                f"buffer memory {_bytes(self.buffer_memory)} is smaller than one part "
+                f"(part size {_bytes(self.part_size)}): give at least the part size"
+            )
         if not 0 <= self.multipart_threshold <= MAX_SINGLE_PUT:
             raise ConfigError(f"multipart threshold must be between 0 and 5 GiB, got {self.multipart_threshold} bytes")
         if self.checksum not in CHECKSUMS:

@@ -113,6 +113,11 @@ def test_dry_run_writes_nothing(
         pytest.param(["--bucket", "lake", "--tz", "Nowhere/Land", "{file}"], "unknown time zone", id="tz"),
         pytest.param(["--bucket", "lake", "--part-size", "1MiB", "{file}"], "part size", id="part-size"),
         pytest.param(["--bucket", "lake", "--part-size", "lots", "{file}"], "invalid size 'lots'", id="size"),
+        pytest.param(
+            ["--bucket", "lake", "--buffer-memory", "1", "{file}"],
+            "buffer memory 1 bytes is smaller than one part (part size 8MiB)",
+            id="buffer-memory",
+        ),
         pytest.param(["--bucket", "lake", "--concurrency", "0", "{file}"], "invalid number", id="concurrency"),
         pytest.param(["--bucket", "lake"], "required: SOURCE", id="no-source"),
     ],
