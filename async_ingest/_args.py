@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from ._config import IngestConfig
 from ._exceptions import ConfigError
@@ -25,6 +25,7 @@ from ._version import __version__
 
 __all__ = ["LOCAL_BUCKET", "build_parser", "config_from_args", "parse_command_line", "print_config"]
 
+EXIT_USAGE = 2
 LOCAL_BUCKET = "local-lake"
 
 DESCRIPTION = """\
@@ -53,6 +54,13 @@ Try it without a cloud account:  async-ingest --local data/movies.csv
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and a pointer to --help, not the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\nsee '{self.prog} --help'\n")
+
+
 def _argument(setting: Setting) -> dict[str, Any]:
     """add_argument's keywords for *setting*."""
     options: dict[str, Any] = {"dest": setting.name, "help": setting.help_text()}
@@ -72,7 +80,7 @@ def _argument(setting: Setting) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line, documented; one flag per setting of the table that has one."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="async-ingest",
         description=DESCRIPTION,
         epilog=EPILOG,

@@ -414,3 +414,20 @@ def test_metadata_from_the_environment(tmp_path: Path) -> None:
         done.stderr
         == "async-ingest: error: environment variable ASYNC_INGEST_METADATA: invalid metadata 'team': use KEY=VALUE\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["--date", "2022-13-01"], "argument --date: invalid date '2022-13-01'", id="date"),
+        pytest.param(["--concurrency", "0"], "argument --concurrency: invalid number '0'", id="concurrency"),
+        pytest.param(["--checksum", "md5"], "argument --checksum: invalid choice: 'md5'", id="choice"),
+    ],
+)
+def test_bad_flag_value_is_one_line_and_a_pointer(args: list[str], message: str) -> None:
+    """A bad flag value prints the error and where to look, not the whole usage block."""
+    done = run_cli("--bucket", "lake", *args, "data.csv")
+    assert done.returncode == 2
+    first, second = done.stderr.splitlines()
+    assert first.startswith(f"async-ingest: error: {message}")
+    assert second == "see 'async-ingest --help'"
