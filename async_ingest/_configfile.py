@@ -190,6 +190,17 @@ class _LineIndex:
                 return found
         return self._table_line()
 
+    def member(self, key: str, member: str) -> int:
+        """The line of entry *member* of the table *key* (``[key]`` then ``member =``, or ``key.member =``)."""
+        for block in self.blocks:
+            if block.name == (*self.root, key) and not block.array and (found := self._find(block, member)):
+                return found
+        dotted = rf"\s*\.\s*(?:\"{re.escape(member)}\"|'{re.escape(member)}'|{re.escape(member)})\s*="
+        for block in self.blocks:
+            if block.name == self.root and not block.array and (found := self._find(block, key, after=dotted)):
+                return found
+        return self.setting(key)
+
     def source(self, index: int, key: str | None = None) -> int:
         """The line of ``[[sources]]`` number *index* (0-based), or of *key* inside it."""
         entries = [block for block in self.blocks if block.name == (*self.root, "sources") and block.array]
@@ -301,7 +312,8 @@ def load_config_file(path: Path) -> FileSettings:
         try:
             values[name] = kind.from_file(value)
         except Invalid as exc:
-            raise ConfigError(f"{path}:{line}: {key}: {exc}") from None
+            where = index.member(key, exc.member) if exc.member else line
+            raise ConfigError(f"{path}:{where}: {key}: {exc}") from None
         lines[name] = line
     return FileSettings(path=path, values=values, sources=sources, lines=lines)
 

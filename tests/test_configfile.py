@@ -540,6 +540,16 @@ def test_lines_skip_multiline_strings_and_other_tables(tmp_path: Path) -> None:
     assert ":4: bucket: must be a string, got 3" in message
 
 
+def test_metadata_error_points_at_its_entry(tmp_path: Path) -> None:
+    """A wrong value under [metadata] is reported at its own line, not the table's header."""
+    assert ":3: metadata: team: must be a string" in error_of(tmp_path, 'bucket = "lake"\n[metadata]\nteam = 1\n')
+    second = 'bucket = "lake"\n[metadata]\nteam = "data"\n\nsize = 2\n'
+    assert ":5: metadata: size: must be a string" in error_of(tmp_path, second)
+    dotted = 'bucket = "lake"\n\nmetadata.team = "data"\nmetadata.size = 2\n'
+    assert ":4: metadata: size: must be a string" in error_of(tmp_path, dotted)
+    assert ":2: metadata: size:" in error_of(tmp_path, 'bucket = "lake"\nmetadata = { size = 2 }\n')
+
+
 def test_dotted_key_line(tmp_path: Path) -> None:
     settings = load(tmp_path, 'bucket = "lake"\n\nmetadata.team = "data"\n')
     assert settings.values["metadata"] == {"team": "data"}
