@@ -7,7 +7,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ._exceptions import ConfigError
@@ -15,7 +15,7 @@ from ._keys import LAYOUTS, KeyBuilder
 from ._options import Setting, about
 from ._parse import BOOL, COUNT, METADATA, PATTERNS, SECONDS, SIZE, TEXT, choice, format_size
 
-__all__ = ["CHECKSUMS", "IngestConfig", "validate_bucket_name"]
+__all__ = ["CHECKSUMS", "IngestConfig", "IngestSettings", "validate_bucket_name"]
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -291,3 +291,40 @@ class IngestConfig:
     def key_builder(self, date: datetime.date) -> KeyBuilder:
         """The key builder of a run on processing date *date*."""
         return KeyBuilder(date=date, layout=self.layout, zone=self.zone, origin=self.origin, format=self.format)
+
+
+class IngestSettings(TypedDict, total=False):
+    """The settings of :class:`IngestConfig` but the bucket, as keyword arguments: ``Ingestor(bucket, **settings)``."""
+
+    endpoint_url: str | None
+    region: str | None
+    profile: str | None
+    layout: str
+    zone: str
+    origin: str
+    format: str | None
+    concurrency: int
+    workers: int
+    part_size: int
+    multipart_threshold: int
+    buffer_memory: int
+    checksum: Checksum
+    request_checksum_calculation: Literal["when_supported", "when_required"]
+    addressing_style: Literal["auto", "path", "virtual"]
+    max_attempts: int
+    abort_timeout: float
+    timezone: str | None
+    if_exists: IfExists
+    manifest: bool
+    manifest_layout: str
+    success_marker: bool
+    content_type: str | None
+    sse: Literal["AES256", "aws:kms"] | None
+    sse_kms_key_id: str | None
+    storage_class: str | None
+    metadata: Mapping[str, str]
+    follow_symlinks: bool
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+    recursive: bool
+    category_from_parent: bool

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import fields
+from typing import get_type_hints
 
 import pytest
 
-from async_ingest import ConfigError, IngestConfig
+from async_ingest import ConfigError, IngestConfig, IngestSettings
 from async_ingest._options import GROUPS, Setting
 from async_ingest._settings import BY_NAME, DEFAULTS, PRESETS, SETTINGS, resolve_settings
 
@@ -123,6 +124,14 @@ def test_environment_reads_every_setting(setting: Setting) -> None:
     settings = resolve_settings({}, {setting.env_names[0]: shown})
     assert settings.values[setting.name] == setting.default
     assert settings.origins[setting.name] == f"env {setting.env_names[0]}"
+
+
+def test_settings_dict_matches_the_config() -> None:
+    """IngestSettings has every IngestConfig field but the bucket, with the same types."""
+    config = get_type_hints(IngestConfig)
+    del config["bucket"]
+    assert get_type_hints(IngestSettings) == config
+    assert IngestSettings.__total__ is False
 
 
 def test_metadata_from_environment() -> None:
