@@ -6,7 +6,7 @@ under date-partitioned keys.
 Importing the package does not import botocore; that happens when an upload starts.
 """
 
-from ._config import IngestConfig
+from ._config import IngestConfig, IngestSettings
 from ._exceptions import (
     ChecksumMismatchError,
     ConfigError,
@@ -39,6 +39,7 @@ __all__ = [
     "IngestError",
     "IngestFailedError",
     "IngestReport",
+    "IngestSettings",
     "Ingestor",
     "InvalidKeyError",
     "KeyBuilder",

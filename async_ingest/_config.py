@@ -7,13 +7,15 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ._exceptions import ConfigError
 from ._keys import LAYOUTS, KeyBuilder
+from ._options import Setting, about
+from ._parse import BOOL, COUNT, METADATA, PATTERNS, SECONDS, SIZE, TEXT, choice, format_size
 
-__all__ = ["CHECKSUMS", "IngestConfig", "validate_bucket_name"]
+__all__ = ["CHECKSUMS", "IngestConfig", "IngestSettings", "validate_bucket_name"]
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -42,6 +44,16 @@ _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 def _one_of(name: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _bytes(size: int) -> str:
+    shown = format_size(size)
+    return f"{shown} bytes" if shown.lstrip("-").isdigit() else shown
+
+
+def _file_filter(what: str) -> dict[str, Setting]:
+    help = f"{what}; repeatable (comma-separated in the environment)"
+    return about(PATTERNS, help, "choosing files", metavar="GLOB")
 
 
 def validate_bucket_name(bucket: str) -> str:
@@ -73,67 +85,146 @@ class IngestConfig:
 
     Sizes are in bytes.  ``endpoint_url``, ``region`` and ``profile`` default to
     the standard AWS configuration chain (``AWS_ENDPOINT_URL``, ``AWS_REGION``,
-    ``AWS_PROFILE``, the shared config files, instance and task roles).
+    ``AWS_PROFILE``, the shared config files, instance and task roles).  Each field
+    declares its setting once (``about``): the command line, the environment and the
+    config file are generated from these declarations.
     """
 
-    bucket: str
-    endpoint_url: str | None = None
-    region: str | None = None
-    profile: str | None = None
-    layout: str = "default"
-    zone: str = "Raw"
-    origin: str = "Local"
-    format: str | None = None
-    #: Requests in flight at once, across every file of the run (per process, with ``workers``).
-    concurrency: int = 8
-    #: Processes sharing the single-request files of many-file runs (this one included):
-    #: botocore spends 1-2 ms of CPU per request, which caps one process at a few hundred
-    #: small files a second.  1 keeps everything in this process (needed with a borrowed client).
-    workers: int = 1
-    part_size: int = 8 * MiB
-    #: Files larger than this are sent as multipart uploads.
-    multipart_threshold: int = 8 * MiB
-    #: Memory for the bytes of parts (and small files) in flight, across every file; with the
-    #: defaults, 5 parts of 8 MiB.  Measured on movies/series: 40 MiB keeps the whole process
-    #: under 120 MiB and the transfer within noise of 64 MiB.
-    buffer_memory: int = 40 * MiB
-    #: The content checksum sent with every request and verified by S3.
-    checksum: Checksum = "crc64nvme"
-    #: botocore's own checksum behaviour; ``when_required`` keeps it out of the
-    #: way (async_ingest computes its checksum itself, off the event loop).
-    request_checksum_calculation: Literal["when_supported", "when_required"] = "when_required"
-    addressing_style: Literal["auto", "path", "virtual"] = "auto"
-    #: Total attempts per request (botocore's standard retry mode).
-    max_attempts: int = 5
-    #: Seconds the abort of an interrupted multipart upload may take.
-    abort_timeout: float = 10.0
-    #: IANA time zone whose "today" is the default processing date (None: the local zone).
-    timezone: str | None = None
-    #: What to do when an object already sits at a file's key: ``skip`` it when its stored
-    #: checksum equals the file's (else upload), ``overwrite`` always, ``fail`` never replace.
-    if_exists: IfExists = "skip"
-    #: Write a JSON manifest of the run to the lake (``manifest_layout``), after the files.
-    manifest: bool = True
-    manifest_layout: str = DEFAULT_MANIFEST_LAYOUT
-    #: Write an empty ``_SUCCESS`` object into each partition whose files all landed.
-    success_marker: bool = False
-    #: Content-Type of every object; None guesses it from the file's extension.
-    content_type: str | None = None
-    #: Server-side encryption: ``AES256`` or ``aws:kms`` (with ``sse_kms_key_id``), None for the bucket's default.
-    sse: Literal["AES256", "aws:kms"] | None = None
-    sse_kms_key_id: str | None = None
-    storage_class: str | None = None
-    #: User metadata stored with every object (``x-amz-meta-*``).
-    metadata: Mapping[str, str] = field(default_factory=dict)
-    #: Upload what symbolic links point to (True) or refuse them as sources (False).
-    follow_symlinks: bool = True
-    #: Glob patterns picking files out of directory and pattern sources (relative path or name).
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    #: Descend into subfolders of directory sources.
-    recursive: bool = False
-    #: Category from each file's folder name (``data/Movies/a.csv`` -> ``Movies``) unless given.
-    category_from_parent: bool = False
+    bucket: str = field(metadata=about(TEXT, "bucket name", "where to"))
+    endpoint_url: str | None = field(
+        default=None,
+        metadata=about(TEXT, "S3-compatible endpoint", "where to", env=("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")),
+    )
+    region: str | None = field(
+        default=None, metadata=about(TEXT, "AWS region", "where to", env=("AWS_REGION", "AWS_DEFAULT_REGION"))
+    )
+    profile: str | None = field(
+        default=None, metadata=about(TEXT, "AWS profile from the shared config files", "where to", env=("AWS_PROFILE",))
+    )
+    layout: str = field(
+        default="default",
+        metadata=about(TEXT, f"key template or one of {', '.join(LAYOUTS)} (hive: year=YYYY/month=MM/day=DD)", "keys"),
+    )
+    zone: str = field(default="Raw", metadata=about(TEXT, "zone piece", "keys"))
+    origin: str = field(default="Local", metadata=about(TEXT, "origin piece", "keys"))
+    format: str | None = field(
+        default=None, metadata=about(TEXT, "format piece", "keys", default_text="the file's extension, upper-cased")
+    )
+    # Shared by every file of the run; with workers, each process has its own.
+    concurrency: int = field(default=8, metadata=about(COUNT, "requests in flight at once, per process", "transfer"))
+    # botocore spends CPU on every request, which caps how many small files one process can send;
+    # more processes lift that cap.  1 keeps everything in this process (needed with a borrowed client).
+    workers: int = field(
+        default=1,
+        metadata=about(COUNT, "processes sharing the small files of many-file runs, this one included", "transfer"),
+    )
+    part_size: int = field(default=8 * MiB, metadata=about(SIZE, "multipart part size", "transfer"))
+    multipart_threshold: int = field(
+        default=8 * MiB, metadata=about(SIZE, "files larger than this are sent as multipart uploads", "transfer")
+    )
+    # Bounds the memory of the whole process, whatever the number of files.  The default holds a
+    # few parts of the default size: enough to keep the transfer at full speed, no more.
+    buffer_memory: int = field(
+        default=40 * MiB,
+        metadata=about(
+            SIZE, "memory for the bytes of parts in flight, across all files; at least one part", "transfer"
+        ),
+    )
+    checksum: Checksum = field(
+        default="crc64nvme", metadata=about(choice(*CHECKSUMS), "checksum S3 verifies on receipt", "transfer")
+    )
+    # when_required keeps botocore out of the way: async_ingest computes its checksum itself, off the event loop.
+    request_checksum_calculation: Literal["when_supported", "when_required"] = field(
+        default="when_required",
+        metadata=about(
+            choice("when_supported", "when_required"),
+            "botocore's own checksums; keep when_required for stores that reject them",
+            "transfer",
+        ),
+    )
+    addressing_style: Literal["auto", "path", "virtual"] = field(
+        default="auto", metadata=about(choice("auto", "path", "virtual"), "S3 addressing style", "transfer")
+    )
+    max_attempts: int = field(
+        default=5,
+        metadata=about(COUNT, "total attempts per request (botocore's standard retry mode)", applies="library"),
+    )
+    abort_timeout: float = field(
+        default=10.0,
+        metadata=about(SECONDS, "seconds the abort of an interrupted multipart upload may take", applies="library"),
+    )
+    timezone: str | None = field(
+        default=None,
+        metadata=about(
+            TEXT, "IANA time zone whose today is the default date", "keys", name="tz", default_text="the local zone"
+        ),
+    )
+    if_exists: IfExists = field(
+        default="skip",
+        metadata=about(
+            choice(*IF_EXISTS),
+            "an object already at the key: skip it if its checksum matches the file (else upload), "
+            "always overwrite, or fail without replacing it",
+            "objects",
+        ),
+    )
+    manifest: bool = field(
+        default=True,
+        metadata=about(BOOL, "do not write the run manifest (JSON, after the files) to the lake", "objects"),
+    )
+    manifest_layout: str = field(
+        default=DEFAULT_MANIFEST_LAYOUT,
+        metadata=about(TEXT, "where the run manifest goes; {filename} is <run_id>.json", "objects"),
+    )
+    success_marker: bool = field(
+        default=False,
+        metadata=about(BOOL, "write an empty _SUCCESS object into each partition whose files all landed", "objects"),
+    )
+    content_type: str | None = field(
+        default=None,
+        metadata=about(TEXT, "Content-Type of every object", "objects", default_text="guessed from the extension"),
+    )
+    sse: Literal["AES256", "aws:kms"] | None = field(
+        default=None,
+        metadata=about(
+            choice("AES256", "aws:kms"), "server-side encryption", "objects", default_text="the bucket's default"
+        ),
+    )
+    sse_kms_key_id: str | None = field(default=None, metadata=about(TEXT, "KMS key for --sse aws:kms", "objects"))
+    storage_class: str | None = field(
+        default=None,
+        metadata=about(TEXT, "S3 storage class, such as STANDARD_IA", "objects", default_text="STANDARD"),
+    )
+    metadata: Mapping[str, str] = field(
+        default_factory=dict,
+        metadata=about(
+            METADATA,
+            "user metadata stored with every object (x-amz-meta-*); repeatable; "
+            "in the environment KEY=VALUE,KEY2=VALUE2",
+            "objects",
+            metavar="KEY=VALUE",
+        ),
+    )
+    follow_symlinks: bool = field(
+        default=True,
+        metadata=about(
+            BOOL, "refuse sources that are symbolic links instead of uploading what they point to", "objects"
+        ),
+    )
+    # Picking files out of directory and pattern sources, by relative path or name.
+    include: tuple[str, ...] = field(default=(), metadata=_file_filter("only files matching"))
+    exclude: tuple[str, ...] = field(default=(), metadata=_file_filter("leave out files matching"))
+    recursive: bool = field(
+        default=False, metadata=about(BOOL, "descend into subfolders of directory sources", "choosing files")
+    )
+    category_from_parent: bool = field(
+        default=False,
+        metadata=about(
+            BOOL,
+            "category from each file's folder name (data/Movies/a.csv -> Movies) unless CATEGORY=PATH",
+            "choosing files",
+        ),
+    )
 
     def __post_init__(self) -> None:
         validate_bucket_name(self.bucket)
@@ -148,8 +239,11 @@ class IngestConfig:
             raise ConfigError(f"workers must be between 1 and 64, got {self.workers}")
         if not MIN_PART_SIZE <= self.part_size <= MAX_PART_SIZE:
             raise ConfigError(f"part size must be between 5 MiB and 5 GiB, got {self.part_size} bytes")
-        if self.buffer_memory < 1:
-            raise ConfigError(f"buffer memory must be positive, got {self.buffer_memory} bytes")
+        if self.buffer_memory < self.part_size:
+            raise ConfigError(
+                f"buffer memory {_bytes(self.buffer_memory)} is smaller than one part "
+                f"(part size {_bytes(self.part_size)}): give at least the part size"
+            )
         if not 0 <= self.multipart_threshold <= MAX_SINGLE_PUT:
             raise ConfigError(f"multipart threshold must be between 0 and 5 GiB, got {self.multipart_threshold} bytes")
         if self.checksum not in CHECKSUMS:
@@ -197,3 +291,40 @@ class IngestConfig:
     def key_builder(self, date: datetime.date) -> KeyBuilder:
         """The key builder of a run on processing date *date*."""
         return KeyBuilder(date=date, layout=self.layout, zone=self.zone, origin=self.origin, format=self.format)
+
+
+class IngestSettings(TypedDict, total=False):
+    """The settings of :class:`IngestConfig` but the bucket, as keyword arguments: ``Ingestor(bucket, **settings)``."""
+
+    endpoint_url: str | None
+    region: str | None
+    profile: str | None
+    layout: str
+    zone: str
+    origin: str
+    format: str | None
+    concurrency: int
+    workers: int
+    part_size: int
+    multipart_threshold: int
+    buffer_memory: int
+    checksum: Checksum
+    request_checksum_calculation: Literal["when_supported", "when_required"]
+    addressing_style: Literal["auto", "path", "virtual"]
+    max_attempts: int
+    abort_timeout: float
+    timezone: str | None
+    if_exists: IfExists
+    manifest: bool
+    manifest_layout: str
+    success_marker: bool
+    content_type: str | None
+    sse: Literal["AES256", "aws:kms"] | None
+    sse_kms_key_id: str | None
+    storage_class: str | None
+    metadata: Mapping[str, str]
+    follow_symlinks: bool
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+    recursive: bool
+    category_from_parent: bool

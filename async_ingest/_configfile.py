@@ -38,19 +38,18 @@ Every error names the file, the line and the key::
 
 from __future__ import annotations
 
-import argparse
-import datetime
 import difflib
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ._exceptions import ConfigError
-from ._parse import parse_age, parse_date, parse_size, positive_int
+from ._parse import BOOL, PATTERNS, TEXT, Invalid, Kind, got
 from ._plan import Source
+from ._settings import SETTINGS as TABLE
 
 __all__ = ["CONFIG_FILE_NAME", "SETTINGS", "FileSettings", "find_config_file", "load_config_file"]
 
@@ -68,9 +67,6 @@ _CREDENTIALS_HINT = (
     "AWS_PROFILE and ~/.aws, instance and task roles)"
 )
 
-#: Settings that only make sense for one run, given on the command line.
-_FLAG_ONLY = ("abort_stale_uploads", "config", "dry_run", "json", "local", "print_config", "report")
-
 
 @dataclass(frozen=True)
 class FileSettings:
@@ -87,170 +83,20 @@ class FileSettings:
     lines: dict[str, int]
 
 
-class _Invalid(Exception):
-    """A value of the wrong type or form; the loader adds file, line and key."""
+#: The settings a file may hold (named as the command line's argparse dest) and their kinds of value.
+SETTINGS: Mapping[str, Kind] = {setting.name: setting.kind for setting in TABLE if setting.in_file}
 
+#: Settings that only make sense for one run, given on the command line.
+_FLAG_ONLY = frozenset(setting.name for setting in TABLE if setting.applies == "run")
 
-# -- conversions ---------------------------------------------------------------------------------------------------
-
-
-def _got(value: object) -> str:
-    """How a TOML value is shown in a message."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime.datetime):
-        return f"the date-time {value.isoformat()}"
-    if isinstance(value, datetime.date | datetime.time):
-        return value.isoformat()
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, str):
-        return repr(value) if len(value) <= 60 else repr(value[:57] + "...")
-    return repr(value)
-
-
-def _string(value: object) -> str:
-    if not isinstance(value, str):
-        raise _Invalid(f"must be a string, got {_got(value)}")
-    return value
-
-
-def _choice(*choices: str) -> Callable[[object], str]:
-    def convert(value: object) -> str:
-        if not isinstance(value, str) or value not in choices:
-            lowered = {choice.lower(): choice for choice in choices}
-            close = difflib.get_close_matches(value.lower(), lowered, n=1) if isinstance(value, str) else []
-            hint = f" (did you mean {lowered[close[0]]!r}?)" if close else ""
-            raise _Invalid(f"must be one of {', '.join(choices)}; got {_got(value)}{hint}")
-        return value
-
-    return convert
-
-
-def _boolean(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise _Invalid(f"must be true or false, got {_got(value)}")
-    return value
-
-
-def _whole(value: object, *, minimum: int, parse: Callable[[str], int], wanted: str) -> int:
-    """A non-boolean int of at least *minimum*, or a string *parse* accepts."""
-    problem = _Invalid(f"must be {wanted}, got {_got(value)}")
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value < minimum:
-            raise problem
-        return value
-    if isinstance(value, str):
-        try:
-            return parse(value)
-        except argparse.ArgumentTypeError:
-            raise problem from None
-    raise problem
-
-
-def _count(value: object) -> int:
-    return _whole(value, minimum=1, parse=positive_int, wanted="a whole number of at least 1")
-
-
-def _size(value: object) -> int:
-    return _whole(value, minimum=0, parse=parse_size, wanted='a number of bytes or a size with a unit, such as "8MiB"')
-
-
-def _date(value: object) -> datetime.date:
-    problem = _Invalid(f"must be a date such as 2022-05-02 (YYYY-MM-DD), got {_got(value)}")
-    if isinstance(value, datetime.datetime):
-        raise problem
-    if isinstance(value, datetime.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return parse_date(value)
-        except argparse.ArgumentTypeError:
-            raise problem from None
-    raise problem
-
-
-def _age(value: object) -> datetime.timedelta:
-    problem = _Invalid(f'must be an age such as "90m", "24h" or "7d", got {_got(value)}')
-    if not isinstance(value, str):
-        raise problem
-    try:
-        return parse_age(value)
-    except argparse.ArgumentTypeError:
-        raise problem from None
-
-
-def _patterns(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return tuple(value)
-    raise _Invalid(f"must be a glob pattern or an array of them, got {_got(value)}")
-
-
-def _metadata(value: object) -> dict[str, str]:
-    if not isinstance(value, dict):
-        raise _Invalid(f'must be a table of names and strings, such as {{ team = "data" }}, got {_got(value)}')
-    for name, item in value.items():
-        if not name:
-            raise _Invalid("names must not be empty")
-        if not isinstance(item, str):
-            raise _Invalid(f"{name}: must be a string, got {_got(item)}")
-    return dict(value)
-
-
-#: The settings a file may hold (named as the command line's argparse dest) and their conversions.
-SETTINGS: Mapping[str, Callable[[object], Any]] = {
-    "bucket": _string,
-    "endpoint_url": _string,
-    "region": _string,
-    "profile": _string,
-    "layout": _string,
-    "zone": _string,
-    "origin": _string,
-    "format": _string,
-    "date": _date,
-    "tz": _string,
-    "concurrency": _count,
-    "workers": _count,
-    "part_size": _size,
-    "multipart_threshold": _size,
-    "buffer_memory": _size,
-    "checksum": _choice("crc64nvme", "crc32c", "crc32", "sha256", "none"),
-    "request_checksum_calculation": _choice("when_supported", "when_required"),
-    "addressing_style": _choice("auto", "path", "virtual"),
-    "if_exists": _choice("skip", "overwrite", "fail"),
-    "content_type": _string,
-    "sse": _choice("AES256", "aws:kms"),
-    "sse_kms_key_id": _string,
-    "storage_class": _string,
-    "metadata": _metadata,
-    "manifest": _boolean,
-    "manifest_layout": _string,
-    "success_marker": _boolean,
-    "follow_symlinks": _boolean,
-    "include": _patterns,
-    "exclude": _patterns,
-    "recursive": _boolean,
-    "category_from_parent": _boolean,
-    "prefix": _string,
-    "older_than": _age,
-    "preset": _string,
-    "log_level": _choice("debug", "info", "warning", "error"),
-    "log_format": _choice("text", "json"),
-    "quiet": _boolean,
-}
-
-#: The keys of a ``[[sources]]`` entry and their conversions (``path`` is handled apart).
-SOURCE_KEYS: Mapping[str, Callable[[object], Any]] = {
-    "path": _string,
-    "category": _string,
-    "include": _patterns,
-    "exclude": _patterns,
-    "recursive": _boolean,
-    "category_from_parent": _boolean,
+#: The keys of a ``[[sources]]`` entry and their kinds of value (``path`` is handled apart).
+SOURCE_KEYS: Mapping[str, Kind] = {
+    "path": TEXT,
+    "category": TEXT,
+    "include": PATTERNS,
+    "exclude": PATTERNS,
+    "recursive": BOOL,
+    "category_from_parent": BOOL,
 }
 
 
@@ -344,6 +190,17 @@ class _LineIndex:
                 return found
         return self._table_line()
 
+    def member(self, key: str, member: str) -> int:
+        """The line of entry *member* of the table *key* (``[key]`` then ``member =``, or ``key.member =``)."""
+        for block in self.blocks:
+            if block.name == (*self.root, key) and not block.array and (found := self._find(block, member)):
+                return found
+        dotted = rf"\s*\.\s*(?:\"{re.escape(member)}\"|'{re.escape(member)}'|{re.escape(member)})\s*="
+        for block in self.blocks:
+            if block.name == self.root and not block.array and (found := self._find(block, key, after=dotted)):
+                return found
+        return self.setting(key)
+
     def source(self, index: int, key: str | None = None) -> int:
         """The line of ``[[sources]]`` number *index* (0-based), or of *key* inside it."""
         entries = [block for block in self.blocks if block.name == (*self.root, "sources") and block.array]
@@ -425,7 +282,7 @@ def load_config_file(path: Path) -> FileSettings:
             raise ConfigError(f"{path}: no [tool.async-ingest] table")
         if not isinstance(table, dict):
             line = _LineIndex(text, PYPROJECT_TABLE[:1]).setting(PYPROJECT_TABLE[1])
-            raise ConfigError(f"{path}:{line}: tool.async-ingest: must be a table, got {_got(table)}")
+            raise ConfigError(f"{path}:{line}: tool.async-ingest: must be a table, got {got(table)}")
     else:
         root = ()
         table = document
@@ -447,15 +304,16 @@ def load_config_file(path: Path) -> FileSettings:
             lines[name] = line
             sources = _sources(path, value, index, lines)
             continue
-        convert = SETTINGS.get(name)
-        if convert is None:
+        kind = SETTINGS.get(name)
+        if kind is None:
             if name in _FLAG_ONLY:
                 raise ConfigError(f"{path}:{line}: {key!r} can only be given on the command line")
             raise ConfigError(f"{path}:{line}: unknown setting {key!r}{_suggest(key, SETTINGS)}")
         try:
-            values[name] = convert(value)
-        except _Invalid as exc:
-            raise ConfigError(f"{path}:{line}: {key}: {exc}") from None
+            values[name] = kind.from_file(value)
+        except Invalid as exc:
+            where = index.member(key, exc.member) if exc.member else line
+            raise ConfigError(f"{path}:{where}: {key}: {exc}") from None
         lines[name] = line
     return FileSettings(path=path, values=values, sources=sources, lines=lines)
 
@@ -464,7 +322,7 @@ def _sources(path: Path, value: object, index: _LineIndex, lines: dict[str, int]
     if not isinstance(value, list):
         raise ConfigError(
             f"{path}:{index.setting('sources')}: sources: must be an array of tables, "
-            f'written as [[sources]] entries, each with path = "...", got {_got(value)}'
+            f'written as [[sources]] entries, each with path = "...", got {got(value)}'
         )
     sources: list[Source] = []
     for number, entry in enumerate(value):
@@ -472,15 +330,15 @@ def _sources(path: Path, value: object, index: _LineIndex, lines: dict[str, int]
         line = index.source(number)
         lines[label] = line
         if not isinstance(entry, dict):
-            raise ConfigError(f"{path}:{line}: {label}: must be a table with a path, got {_got(entry)}")
+            raise ConfigError(f"{path}:{line}: {label}: must be a table with a path, got {got(entry)}")
         fields: dict[str, Any] = {}
         for key, item in entry.items():
             where = index.source(number, key)
             name = key.replace("-", "_")
             if _is_secret(key):
                 raise ConfigError(f"{path}:{where}: {label}.{key}: {_CREDENTIALS_HINT}")
-            convert = SOURCE_KEYS.get(name)
-            if convert is None:
+            kind = SOURCE_KEYS.get(name)
+            if kind is None:
                 if name in SETTINGS:  # a setting written below a [[sources]] header lands in that source
                     raise ConfigError(
                         f"{path}:{where}: {label}: {key!r} is a setting, not a key of a source: "
@@ -490,8 +348,8 @@ def _sources(path: Path, value: object, index: _LineIndex, lines: dict[str, int]
             if name in fields:
                 raise ConfigError(f"{path}:{where}: {label}: {name} is given twice")
             try:
-                fields[name] = convert(item)
-            except _Invalid as exc:
+                fields[name] = kind.from_file(item)
+            except Invalid as exc:
                 raise ConfigError(f"{path}:{where}: {label}.{key}: {exc}") from None
         text = fields.pop("path", None)
         if not text:

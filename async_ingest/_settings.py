@@ -1,154 +1,53 @@
-"""The command line's effective settings: flags > environment > config file > preset > defaults.
+"""The settings table and the command line's effective settings: flags > environment > config file > preset > defaults.
 
-Each setting is named by its command-line destination (``part_size`` for
-``--part-size``).  Environment variables are ``ASYNC_INGEST_<NAME>`` (for
-example ``ASYNC_INGEST_BUCKET``, ``ASYNC_INGEST_CONCURRENCY``), plus the
-standard ``AWS_ENDPOINT_URL``, ``AWS_REGION``/``AWS_DEFAULT_REGION`` and
-``AWS_PROFILE`` for the endpoint, region and profile.
+``SETTINGS`` is every setting, declared once: IngestConfig's fields (see ``_options``), the
+command line's own settings and its one-run switches.  Each is named by its command-line
+destination (``part_size`` for ``--part-size``, ``tz`` for the ``timezone`` field).
+Environment variables are ``ASYNC_INGEST_<NAME>`` (for example ``ASYNC_INGEST_BUCKET``,
+``ASYNC_INGEST_METADATA=team=data,source=crm``), plus the standard ``AWS_ENDPOINT_URL``,
+``AWS_REGION``/``AWS_DEFAULT_REGION`` and ``AWS_PROFILE`` for the endpoint, region and profile.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, fields
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, fields, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ._config import CHECKSUMS, IngestConfig
+from ._config import IngestConfig
 from ._exceptions import ConfigError
-from ._parse import parse_age, parse_date, parse_size, positive_int
+from ._options import CLI_SETTINGS, PRESETS, RUN_SWITCHES, Setting
 from ._plan import Source
 
-__all__ = ["DEFAULTS", "PRESETS", "Settings", "resolve_settings"]
-
-#: Library settings the command line does not offer.
-_LIBRARY_ONLY = {"max_attempts", "abort_timeout"}
+__all__ = ["DEFAULTS", "PRESETS", "SETTINGS", "Settings", "resolve_settings"]
 
 
-def _config_defaults() -> dict[str, Any]:
-    """IngestConfig's own defaults, under the command line's names (``timezone`` is ``tz``)."""
-    defaults: dict[str, Any] = {}
+def _library_settings() -> tuple[Setting, ...]:
+    """The settings declared on IngestConfig's fields, completed with the field's name and default."""
+    declared = []
     for field in fields(IngestConfig):
-        if field.name in _LIBRARY_ONLY:
-            continue
+        setting: Setting = field.metadata["setting"]
         if field.default is not MISSING:
-            value = field.default
+            default = field.default
         elif field.default_factory is not MISSING:
-            value = field.default_factory()
+            default = field.default_factory()
         else:
-            value = None  # required (the bucket): no default
-        defaults["tz" if field.name == "timezone" else field.name] = value
-    return defaults
+            default = None  # required (the bucket): no default
+        declared.append(replace(setting, name=setting.name or field.name, field=field.name, default=default))
+    return tuple(declared)
 
 
-#: Every setting the command line knows, with its default: the library's, plus the CLI's own.
-DEFAULTS: dict[str, Any] = {
-    **_config_defaults(),
-    "preset": None,
-    "date": None,
-    "prefix": "",
-    "older_than": datetime.timedelta(hours=24),
-    "log_level": "error",
-    "log_format": "text",
-    "quiet": False,
-}
+#: Every setting, once: the library's (IngestConfig's fields), the command line's own, the one-run switches.
+SETTINGS: tuple[Setting, ...] = (*_library_settings(), *CLI_SETTINGS, *RUN_SWITCHES)
 
+#: The settings by name (the flag's dest and the config file's key).
+BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 
-@dataclass(frozen=True)
-class Preset:
-    """Settings known to work with one kind of S3-compatible store."""
-
-    description: str
-    values: Mapping[str, Any]
-
-
-#: Presets for S3-compatible stores; any setting given explicitly still wins.
-PRESETS: dict[str, Preset] = {
-    "aws": Preset("Amazon S3: the defaults", {}),
-    "minio": Preset(
-        "MinIO: path-style addressing, CRC32C (supported since 2022), us-east-1 unless set",
-        {"addressing_style": "path", "checksum": "crc32c", "region": "us-east-1"},
-    ),
-    "ceph": Preset(
-        "Ceph RGW: path-style addressing; no additional checksum headers (releases before Squid reject them)",
-        {"addressing_style": "path", "checksum": "none", "region": "us-east-1"},
-    ),
-    "r2": Preset(
-        "Cloudflare R2: region 'auto', path-style addressing, CRC32; set --endpoint-url to your account's",
-        {"addressing_style": "path", "checksum": "crc32", "region": "auto"},
-    ),
-    "gcs": Preset(
-        "Google Cloud Storage (XML API, HMAC keys): storage.googleapis.com, path-style, no x-amz-checksum headers",
-        {
-            "endpoint_url": "https://storage.googleapis.com",
-            "addressing_style": "path",
-            "checksum": "none",
-            "region": "auto",
-        },
-    ),
-}
-
-
-def _choice(*choices: str) -> Callable[[str], str]:
-    def convert(text: str) -> str:
-        if text not in choices:
-            raise argparse.ArgumentTypeError(f"invalid choice {text!r}: use one of {', '.join(choices)}")
-        return text
-
-    return convert
-
-
-def _boolean(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off", ""}:
-        return False
-    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}: use true or false")
-
-
-def _patterns(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
-#: Converters for values read from the environment (flags are converted by argparse, the file by its loader).
-_FROM_TEXT: dict[str, Callable[[str], Any]] = {
-    "preset": _choice(*PRESETS),
-    "date": parse_date,
-    "concurrency": positive_int,
-    "workers": positive_int,
-    "part_size": parse_size,
-    "multipart_threshold": parse_size,
-    "buffer_memory": parse_size,
-    "checksum": _choice(*CHECKSUMS),
-    "request_checksum_calculation": _choice("when_supported", "when_required"),
-    "addressing_style": _choice("auto", "path", "virtual"),
-    "if_exists": _choice("skip", "overwrite", "fail"),
-    "sse": _choice("AES256", "aws:kms"),
-    "manifest": _boolean,
-    "success_marker": _boolean,
-    "follow_symlinks": _boolean,
-    "recursive": _boolean,
-    "category_from_parent": _boolean,
-    "quiet": _boolean,
-    "include": _patterns,
-    "exclude": _patterns,
-    "older_than": parse_age,
-    "log_level": _choice("debug", "info", "warning", "error"),
-    "log_format": _choice("text", "json"),
-}
-
-#: Standard AWS variables that stand for a setting, checked after ASYNC_INGEST_<NAME>.
-_AWS_ENV = {
-    "endpoint_url": ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
-    "region": ("AWS_REGION", "AWS_DEFAULT_REGION"),
-    "profile": ("AWS_PROFILE",),
-}
-
-#: Settings that are not the library's (the rest map to IngestConfig fields by name; tz -> timezone).
-_CLI_ONLY = {"preset", "date", "prefix", "older_than", "log_level", "log_format", "quiet"}
+#: Every setting the command line knows (flag, environment, file), with its default.
+DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS if s.applies in ("both", "cli")}
 
 
 @dataclass(frozen=True)
@@ -158,21 +57,26 @@ class Settings:
     values: dict[str, Any]
     origins: dict[str, str]
     file_sources: tuple[Source, ...] = ()
+    #: Where each of ``file_sources`` is declared (``file:line``).
+    source_origins: tuple[str, ...] = ()
 
     def config(self, **overrides: Any) -> IngestConfig:
         """The library configuration these settings describe; raises ConfigError."""
-        names = {f.name for f in fields(IngestConfig)}
-        kwargs = {("timezone" if k == "tz" else k): v for k, v in self.values.items() if k not in _CLI_ONLY}
+        kwargs: dict[str, Any] = {}
+        for name, value in self.values.items():
+            field = BY_NAME[name].field
+            if field is not None:
+                kwargs[field] = value
         kwargs.update(overrides)
         if not kwargs.get("bucket"):
             raise ConfigError(
                 "no bucket given: pass --bucket, set ASYNC_INGEST_BUCKET or 'bucket' in async-ingest.toml "
                 "(or try --local)"
             )
-        return IngestConfig(**{k: v for k, v in kwargs.items() if k in names})
+        return IngestConfig(**kwargs)
 
     def describe(self) -> dict[str, dict[str, Any]]:
-        """Every setting with its origin, secrets redacted, JSON-ready (for --print-config)."""
+        """Every setting with its origin, secrets redacted, JSON-ready (for --print-config --json)."""
         shown: dict[str, dict[str, Any]] = {}
         for name, value in sorted(self.values.items()):
             if isinstance(value, datetime.timedelta):
@@ -185,6 +89,12 @@ class Settings:
                 value = dict(value)
             shown[name] = {"value": _redact(name, value), "from": self.origins[name]}
         return shown
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """Every setting as (name, value as people write it, origin), secrets redacted, in the table's order."""
+        return [
+            (name, BY_NAME[name].show(_redact(name, value)), self.origins[name]) for name, value in self.values.items()
+        ]
 
 
 def _redact(name: str, value: Any) -> Any:
@@ -199,26 +109,37 @@ def _redact(name: str, value: Any) -> Any:
     return value
 
 
+def _from_environment(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The settings the environment gives, and the variable each came from; raises ConfigError."""
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for setting in SETTINGS:
+        for variable in setting.env_names:
+            text = environ.get(variable)
+            if text:
+                try:
+                    values[setting.name] = setting.kind.parse(text)
+                except argparse.ArgumentTypeError as exc:
+                    raise ConfigError(f"environment variable {variable}: {exc}") from None
+                origins[setting.name] = f"env {variable}"
+                break
+    return values, origins
+
+
 def resolve_settings(
     flags: Mapping[str, Any],
     environ: Mapping[str, str],
     file_values: Mapping[str, Any] | None = None,
     file_name: str | None = None,
+    file_lines: Mapping[str, int] | None = None,
 ) -> Settings:
-    """Merge the layers; raises ConfigError naming the environment variable whose value is invalid."""
-    env_values: dict[str, Any] = {}
-    env_origins: dict[str, str] = {}
-    for name in DEFAULTS:
-        for variable in (f"ASYNC_INGEST_{name.upper()}", *_AWS_ENV.get(name, ())):
-            text = environ.get(variable)
-            if text:
-                try:
-                    env_values[name] = _FROM_TEXT.get(name, str)(text)
-                except argparse.ArgumentTypeError as exc:
-                    raise ConfigError(f"environment variable {variable}: {exc}") from None
-                env_origins[name] = f"env {variable}"
-                break
+    """Merge the layers; raises ConfigError naming the environment variable whose value is invalid.
+
+    A value from the file is said to come from ``file_name:line`` when *file_lines* knows its line.
+    """
+    env_values, env_origins = _from_environment(environ)
     file_values = dict(file_values or {})
+    file_lines = file_lines or {}
     preset_name = flags.get("preset") or env_values.get("preset") or file_values.get("preset")
     preset_values: Mapping[str, Any] = {}
     if preset_name is not None:
@@ -228,10 +149,11 @@ def resolve_settings(
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
     for name, default in DEFAULTS.items():
+        in_file = file_name or "config file"
         for layer, origin in (
             (flags, "flag"),
             (env_values, env_origins.get(name, "env")),
-            (file_values, file_name or "config file"),
+            (file_values, f"{in_file}:{file_lines[name]}" if name in file_lines else in_file),
             (preset_values, f"preset {preset_name}"),
         ):
             if name in layer:

@@ -14,18 +14,14 @@ import sys
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Literal, NoReturn
 
-from ._config import CHECKSUMS, IngestConfig
-from ._exceptions import ConfigError, IngestError, WorkerError
-from ._keys import LAYOUTS
+from ._args import config_from_args, parse_command_line, print_config
+from ._config import IngestConfig
+from ._exceptions import IngestError, WorkerError
 from ._logs import configure_logging
-from ._output import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, check_report_path, emit, exit_code
-from ._parse import parse_age, parse_date, parse_metadata, parse_size, positive_int
+from ._output import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, emit, exit_code
 from ._results import IngestReport
-from ._settings import PRESETS, Settings, resolve_settings
-from ._version import __version__
 
 if TYPE_CHECKING:
     from ._display import ProgressDisplay
@@ -34,261 +30,6 @@ if TYPE_CHECKING:
     from ._types import S3Client
 
 __all__ = ["main"]
-
-LOCAL_BUCKET = "local-lake"
-
-
-DESCRIPTION = """\
-Land local files in the raw zone of an S3 data lake, concurrently, under
-date-partitioned keys.
-
-  async-ingest --bucket lake --date 2022-05-02 data/movies.csv data/series.csv
-
-writes
-
-  s3://lake/Raw/Local/CSV/Movies/2022/05/02/movies.csv
-  s3://lake/Raw/Local/CSV/Series/2022/05/02/series.csv
-
-following the layout {zone}/{origin}/{format}/{category}/{yyyy}/{mm}/{dd}/{filename}:
-zone and origin default to Raw and Local, format is the file's extension
-upper-cased, category its name title-cased (or CATEGORY=PATH), and the date is
-the processing date (today unless --date).  Credentials, region and endpoint
-come from the standard AWS chain (AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_REGION,
-AWS_ENDPOINT_URL, ~/.aws, instance and task roles).
-"""
-
-EPILOG = """\
-exit codes: 0 every file uploaded or skipped; 1 a file failed;
-2 usage or configuration error (nothing was uploaded); 130 interrupted (143 on SIGTERM).
-Try it without a cloud account:  async-ingest --local data/movies.csv
-"""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command line, documented."""
-    parser = argparse.ArgumentParser(
-        prog="async-ingest",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        # Only what the user typed lands in the namespace; the rest comes from the
-        # environment, the config file, a preset or the defaults (see _settings).
-        argument_default=argparse.SUPPRESS,
-    )
-    parser.add_argument(
-        "sources",
-        nargs="*",
-        metavar="SOURCE",
-        help="a file, a directory (its regular files), or CATEGORY=PATH",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "--config",
-        type=Path,
-        metavar="PATH",
-        help="settings file [async-ingest.toml, or [tool.async-ingest] in pyproject.toml, in this directory]",
-    )
-    parser.add_argument(
-        "--print-config", action="store_true", help="print the effective settings and where each came from, then exit"
-    )
-
-    target = parser.add_argument_group("where to")
-    target.add_argument("--bucket", help="bucket name [env ASYNC_INGEST_BUCKET]")
-    target.add_argument("--endpoint-url", help="S3-compatible endpoint [env AWS_ENDPOINT_URL]")
-    target.add_argument("--region", help="AWS region [env AWS_REGION]")
-    target.add_argument("--profile", help="AWS profile from the shared config files [env AWS_PROFILE]")
-    target.add_argument(
-        "--preset",
-        choices=tuple(PRESETS),
-        help="settings for an S3-compatible store: " + "; ".join(f"{k}: {v.description}" for k, v in PRESETS.items()),
-    )
-    target.add_argument(
-        "--local",
-        action="store_true",
-        help="upload to a trial S3 endpoint started in this process (moto); its data lives only for the run",
-    )
-
-    keys = parser.add_argument_group("keys")
-    keys.add_argument(
-        "--layout",
-        help=f"key template or one of {', '.join(LAYOUTS)} (hive: year=YYYY/month=MM/day=DD) [default]",
-    )
-    keys.add_argument("--zone", help="zone piece [Raw]")
-    keys.add_argument("--origin", help="origin piece [Local]")
-    keys.add_argument("--format", help="format piece [the file's extension, upper-cased]")
-    keys.add_argument("--date", type=parse_date, help="processing date, YYYY-MM-DD [today]")
-    keys.add_argument("--tz", help="IANA time zone whose today is the default date [the local zone]")
-
-    transfer = parser.add_argument_group("transfer")
-    transfer.add_argument("--concurrency", type=positive_int, help="requests in flight at once, per process [8]")
-    transfer.add_argument(
-        "--workers",
-        type=positive_int,
-        help="processes sharing the small files of many-file runs, this one included [1]",
-    )
-    transfer.add_argument("--part-size", type=parse_size, help="multipart part size [8MiB]")
-    transfer.add_argument("--multipart-threshold", type=parse_size, help="multipart above this size [8MiB]")
-    transfer.add_argument(
-        "--buffer-memory",
-        type=parse_size,
-        help="memory for the bytes of parts in flight, across all files [40MiB: 5 parts of 8MiB]",
-    )
-    transfer.add_argument(
-        "--checksum",
-        choices=CHECKSUMS,
-        help="checksum S3 verifies on receipt [crc64nvme]",
-    )
-    transfer.add_argument(
-        "--request-checksum-calculation",
-        choices=("when_supported", "when_required"),
-        help="botocore's own checksums; keep when_required for stores that reject them [when_required]",
-    )
-    transfer.add_argument("--addressing-style", choices=("auto", "path", "virtual"), help="S3 addressing style [auto]")
-
-    objects = parser.add_argument_group("objects")
-    objects.add_argument(
-        "--if-exists",
-        choices=("skip", "overwrite", "fail"),
-        help="an object already at the key: skip it if its checksum matches the file (else upload), "
-        "always overwrite, or fail without replacing it [skip]",
-    )
-    objects.add_argument("--content-type", help="Content-Type of every object [guessed from the extension]")
-    objects.add_argument("--sse", choices=("AES256", "aws:kms"), help="server-side encryption [the bucket's default]")
-    objects.add_argument("--sse-kms-key-id", help="KMS key for --sse aws:kms")
-    objects.add_argument("--storage-class", help="S3 storage class, such as STANDARD_IA [STANDARD]")
-    objects.add_argument(
-        "--metadata",
-        action="append",
-        metavar="KEY=VALUE",
-        type=parse_metadata,
-        help="user metadata stored with every object (repeatable)",
-    )
-    objects.add_argument(
-        "--no-manifest", dest="manifest", action="store_false", help="do not write the run manifest to the lake"
-    )
-    objects.add_argument(
-        "--manifest-layout",
-        help="where the run manifest goes; {filename} is <run_id>.json "
-        "[{zone}/{origin}/_manifests/{yyyy}/{mm}/{dd}/{filename}]",
-    )
-    objects.add_argument(
-        "--success-marker",
-        action="store_true",
-        help="write an empty _SUCCESS object into each partition whose files all landed",
-    )
-
-    objects.add_argument(
-        "--no-follow-symlinks",
-        dest="follow_symlinks",
-        action="store_false",
-        help="refuse sources that are symbolic links instead of uploading what they point to",
-    )
-
-    sweep = parser.add_argument_group(
-        "stale uploads",
-        "async-ingest --bucket B --abort-stale-uploads [--prefix P] [--older-than 24h] [--dry-run]",
-    )
-    sweep.add_argument(
-        "--abort-stale-uploads",
-        action="store_true",
-        help="instead of ingesting, abort multipart uploads left open (they are billed until aborted)",
-    )
-    sweep.add_argument("--prefix", help="only uploads whose key starts with this [the whole bucket]")
-    sweep.add_argument("--older-than", type=parse_age, help="only uploads started longer ago than this [24h]")
-
-    select = parser.add_argument_group("choosing files")
-    select.add_argument("--include", action="append", metavar="GLOB", help="only files matching (repeatable)")
-    select.add_argument("--exclude", action="append", metavar="GLOB", help="leave out files matching (repeatable)")
-    select.add_argument("--recursive", action="store_true", help="descend into subfolders of directory sources")
-    select.add_argument(
-        "--category-from-parent",
-        action="store_true",
-        help="category from each file's folder name (data/Movies/a.csv -> Movies) unless CATEGORY=PATH",
-    )
-
-    output = parser.add_argument_group("output")
-    output.add_argument("--dry-run", action="store_true", help="plan and print the keys; write nothing")
-    output.add_argument("--json", action="store_true", help="print the run report as one JSON document on stdout")
-    output.add_argument("--report", type=Path, metavar="PATH", help="also write the run report as JSON to PATH")
-    output.add_argument(
-        "--log-level",
-        choices=("debug", "info", "warning", "error"),
-        help="log level of the messages on stderr [error]",
-    )
-    output.add_argument(
-        "--log-format", choices=("text", "json"), help="log lines as text or one JSON object each [text]"
-    )
-    output.add_argument("-q", "--quiet", action="store_true", help="no progress display")
-    return parser
-
-
-#: Command-line switches that are not settings: they only ever come from the command line.
-_SWITCHES: dict[str, Any] = {
-    "sources": [],
-    "config": None,
-    "print_config": False,
-    "local": False,
-    "dry_run": False,
-    "json": False,
-    "report": None,
-    "abort_stale_uploads": False,
-}
-
-
-def parse_command_line(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Settings]:
-    """Parse the command line and merge it with the environment and the config file; raises ConfigError."""
-    parser = build_parser()
-    flags = vars(parser.parse_args(argv))
-    if "metadata" in flags:
-        flags["metadata"] = dict(flags["metadata"])
-    for name in ("include", "exclude"):
-        if name in flags:
-            flags[name] = tuple(flags[name])
-    switches = {name: flags.pop(name, default) for name, default in _SWITCHES.items()}
-    from ._configfile import find_config_file, load_config_file
-
-    path = find_config_file(switches["config"], Path())
-    loaded = load_config_file(path) if path is not None else None
-    settings = resolve_settings(
-        flags,
-        os.environ,
-        loaded.values if loaded else None,
-        os.fsdecode(loaded.path) if loaded else None,
-    )
-    if loaded is not None:
-        # The file's top-level choices apply to its sources unless a source sets its own.
-        values = settings.values
-        file_sources = tuple(
-            replace(
-                source,
-                include=source.include or values["include"],
-                exclude=source.exclude or values["exclude"],
-                recursive=source.recursive or values["recursive"],
-                category_from_parent=source.category_from_parent or values["category_from_parent"],
-            )
-            for source in loaded.sources
-        )
-        settings = replace(settings, file_sources=file_sources)
-    args = argparse.Namespace(**settings.values, **switches)
-    if not args.sources and settings.file_sources:
-        args.sources = list(settings.file_sources)
-    if not args.sources and not args.abort_stale_uploads and not args.print_config:
-        parser.error("the following arguments are required: SOURCE (or [[sources]] in the config file)")
-    if switches["sources"] and args.abort_stale_uploads:
-        parser.error("--abort-stale-uploads takes no SOURCE")
-    return args, settings
-
-
-def config_from_args(args: argparse.Namespace, settings: Settings) -> IngestConfig:
-    """The run's configuration; raises ConfigError."""
-    if args.report is not None:
-        check_report_path(args.report)
-    config = settings.config(bucket=LOCAL_BUCKET) if args.local and not args.bucket else settings.config()
-    if args.local and config.workers > 1:
-        raise ConfigError(
-            f"--local runs in one process (the trial endpoint lives in it): drop workers={config.workers}"
-        )
-    return config
 
 
 def _display(args: argparse.Namespace, plan: RunPlan, clock: Callable[[], float]) -> ProgressDisplay:
@@ -437,8 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except IngestError as exc:
         _usage_error(str(exc))
     if args.print_config:
-        json.dump(settings.describe(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_config(args, settings, sys.stdout)
         return EXIT_OK
     configure_logging(args.log_level, args.log_format)
     try:

@@ -113,6 +113,11 @@ def test_dry_run_writes_nothing(
         pytest.param(["--bucket", "lake", "--tz", "Nowhere/Land", "{file}"], "unknown time zone", id="tz"),
         pytest.param(["--bucket", "lake", "--part-size", "1MiB", "{file}"], "part size", id="part-size"),
         pytest.param(["--bucket", "lake", "--part-size", "lots", "{file}"], "invalid size 'lots'", id="size"),
+        pytest.param(
+            ["--bucket", "lake", "--buffer-memory", "1", "{file}"],
+            "buffer memory 1 bytes is smaller than one part (part size 8MiB)",
+            id="buffer-memory",
+        ),
         pytest.param(["--bucket", "lake", "--concurrency", "0", "{file}"], "invalid number", id="concurrency"),
         pytest.param(["--bucket", "lake"], "required: SOURCE", id="no-source"),
     ],
@@ -331,12 +336,12 @@ def test_print_config_shows_origins_without_secrets(tmp_path: Path) -> None:
     config = tmp_path / "lake.toml"
     config.write_text('bucket = "from-file"\nconcurrency = 4\n')
     done = run_cli(
-        "--config", config, "--print-config", "--part-size", "16MiB",
+        "--config", config, "--print-config", "--json", "--part-size", "16MiB",
         env={"ASYNC_INGEST_CONCURRENCY": "6", "AWS_ENDPOINT_URL": "http://user:pw@127.0.0.1:9000"},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    shown = json.loads(done.stdout)
-    assert shown["bucket"] == {"value": "from-file", "from": str(config)}
+    shown = json.loads(done.stdout)["settings"]
+    assert shown["bucket"] == {"value": "from-file", "from": f"{config}:1"}
     assert shown["concurrency"] == {"value": 6, "from": "env ASYNC_INGEST_CONCURRENCY"}
     assert shown["part_size"] == {"value": 16 * MiB, "from": "flag"}
     assert shown["endpoint_url"]["value"] == "http://***@127.0.0.1:9000"
@@ -374,3 +379,55 @@ def test_json_logs_carry_run_id_and_key(
     uploads = [line for line in lines if "key" in line]
     assert any(line["key"].endswith("/movies.csv") and "uploaded" in line["message"] for line in uploads), done.stderr
     assert all(line["run_id"] == run_id for line in uploads)
+
+
+def test_print_config_is_a_readable_listing(tmp_path: Path) -> None:
+    """--print-config lists one setting a line, as people write values, with origins and the file's sources."""
+    config = tmp_path / "lake.toml"
+    config.write_text('bucket = "lake"\nconcurrency = 4\n\n[[sources]]\npath = "data/*.csv"\ncategory = "Movies"\n')
+    done = run_cli(
+        "--config", config, "--print-config", "--part-size", "16MiB", "--preset", "minio",
+        env={"ASYNC_INGEST_OLDER_THAN": "7d", "AWS_ENDPOINT_URL": "http://user:pw@127.0.0.1:9000"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines() if not line.startswith(" ")}
+    assert rows["bucket"] == ["lake", f"{config}:1"]
+    assert rows["concurrency"] == ["4", f"{config}:2"]
+    assert rows["part_size"] == ["16MiB", "flag"]
+    assert rows["buffer_memory"] == ["40MiB", "default"]
+    assert rows["older_than"] == ["7d", "env", "ASYNC_INGEST_OLDER_THAN"]
+    assert rows["checksum"] == ["crc32c", "preset", "minio"]
+    assert rows["endpoint_url"] == ["http://***@127.0.0.1:9000", "env", "AWS_ENDPOINT_URL"]
+    assert f"  {tmp_path / 'data/*.csv'} category=Movies  ({config}:4)" in done.stdout.splitlines()
+    assert "pw@" not in done.stdout
+
+
+def test_metadata_from_the_environment(tmp_path: Path) -> None:
+    """ASYNC_INGEST_METADATA is read as KEY=VALUE,KEY2=VALUE2; a malformed one is a one-line error, exit 2."""
+    done = run_cli("--print-config", "--json", env={"ASYNC_INGEST_METADATA": "team=data,source=crm"})
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)["settings"]["metadata"]
+    assert shown == {"value": {"team": "data", "source": "crm"}, "from": "env ASYNC_INGEST_METADATA"}
+    done = run_cli("--bucket", "lake", "data.csv", env={"ASYNC_INGEST_METADATA": "team"})
+    assert done.returncode == 2
+    assert (
+        done.stderr
+        == "async-ingest: error: environment variable ASYNC_INGEST_METADATA: invalid metadata 'team': use KEY=VALUE\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["--date", "2022-13-01"], "argument --date: invalid date '2022-13-01'", id="date"),
+        pytest.param(["--concurrency", "0"], "argument --concurrency: invalid number '0'", id="concurrency"),
+        pytest.param(["--checksum", "md5"], "argument --checksum: invalid choice: 'md5'", id="choice"),
+    ],
+)
+def test_bad_flag_value_is_one_line_and_a_pointer(args: list[str], message: str) -> None:
+    """A bad flag value prints the error and where to look, not the whole usage block."""
+    done = run_cli("--bucket", "lake", *args, "data.csv")
+    assert done.returncode == 2
+    first, second = done.stderr.splitlines()
+    assert first.startswith(f"async-ingest: error: {message}")
+    assert second == "see 'async-ingest --help'"

@@ -46,6 +46,16 @@ def test_valid_bucket_names(name: str) -> None:
         pytest.param({"timezone": "Mars/Olympus"}, "time zone", id="timezone"),
         pytest.param({"layout": "flat"}, "layout", id="layout-name"),
         pytest.param({"max_attempts": 0}, "attempts", id="attempts"),
+        pytest.param(
+            {"buffer_memory": 1},
+            r"buffer memory 1 bytes is smaller than one part \(part size 8MiB\)",
+            id="buffer-below-part",
+        ),
+        pytest.param(
+            {"part_size": 16 * 2**20, "buffer_memory": 8 * 2**20},
+            r"buffer memory 8MiB is smaller than one part \(part size 16MiB\)",
+            id="buffer-below-larger-part",
+        ),
     ],
 )
 def test_invalid_settings(settings: dict[str, object], message: str) -> None:

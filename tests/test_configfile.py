@@ -12,6 +12,7 @@ import pytest
 
 from async_ingest import ConfigError, Source
 from async_ingest._configfile import SETTINGS, FileSettings, find_config_file, load_config_file
+from async_ingest._settings import SETTINGS as TABLE
 
 MiB = 2**20
 
@@ -128,7 +129,7 @@ CONVERSIONS = [
     pytest.param('storage-class = "STANDARD_IA"', "storage_class", "STANDARD_IA", id="storage-class"),
     pytest.param('manifest-layout = "_m/{filename}"', "manifest_layout", "_m/{filename}", id="manifest-layout"),
     pytest.param('prefix = "Raw/"', "prefix", "Raw/", id="prefix"),
-    pytest.param('preset = "hive-daily"', "preset", "hive-daily", id="preset"),
+    pytest.param('preset = "minio"', "preset", "minio", id="preset"),
     pytest.param('log-level = "debug"', "log_level", "debug", id="log-level"),
     pytest.param('log_format = "json"', "log_format", "json", id="log-format"),
     pytest.param("date = 2022-05-02", "date", datetime.date(2022, 5, 2), id="date-toml"),
@@ -182,15 +183,9 @@ def test_conversion(tmp_path: Path, toml: str, name: str, expected: Any) -> None
 
 
 def test_every_setting_is_covered() -> None:
-    """Every setting a file may hold has a conversion test, and the file holds exactly these settings."""
+    """Every setting a file may hold has a conversion test, and the file holds exactly the table's file settings."""
     assert {param.values[1] for param in CONVERSIONS} == set(SETTINGS)
-    assert set(SETTINGS) == {
-        "bucket", "endpoint_url", "region", "profile", "layout", "zone", "origin", "format", "date", "tz",
-        "concurrency", "part_size", "multipart_threshold", "buffer_memory", "checksum", "request_checksum_calculation",
-        "addressing_style", "if_exists", "content_type", "sse", "sse_kms_key_id", "storage_class", "metadata",
-        "manifest", "manifest_layout", "success_marker", "follow_symlinks", "include", "exclude", "recursive",
-        "category_from_parent", "prefix", "older_than", "preset", "log_level", "log_format", "quiet", "workers",
-    }  # fmt: skip
+    assert set(SETTINGS) == {setting.name for setting in TABLE if setting.applies in ("both", "cli")}
 
 
 @pytest.mark.parametrize(
@@ -543,6 +538,16 @@ def test_lines_skip_multiline_strings_and_other_tables(tmp_path: Path) -> None:
     assert settings.lines["sources[0]"] == 8
     message = error_of(tmp_path, text.replace("\n\n[metadata]", "\nbucket = 3\n[metadata]"))
     assert ":4: bucket: must be a string, got 3" in message
+
+
+def test_metadata_error_points_at_its_entry(tmp_path: Path) -> None:
+    """A wrong value under [metadata] is reported at its own line, not the table's header."""
+    assert ":3: metadata: team: must be a string" in error_of(tmp_path, 'bucket = "lake"\n[metadata]\nteam = 1\n')
+    second = 'bucket = "lake"\n[metadata]\nteam = "data"\n\nsize = 2\n'
+    assert ":5: metadata: size: must be a string" in error_of(tmp_path, second)
+    dotted = 'bucket = "lake"\n\nmetadata.team = "data"\nmetadata.size = 2\n'
+    assert ":4: metadata: size: must be a string" in error_of(tmp_path, dotted)
+    assert ":2: metadata: size:" in error_of(tmp_path, 'bucket = "lake"\nmetadata = { size = 2 }\n')
 
 
 def test_dotted_key_line(tmp_path: Path) -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime
+from dataclasses import fields
+from typing import get_type_hints
 
 import pytest
 
-from async_ingest import ConfigError
-from async_ingest._settings import DEFAULTS, PRESETS, resolve_settings
+from async_ingest import ConfigError, IngestConfig, IngestSettings
+from async_ingest._options import GROUPS, Setting
+from async_ingest._settings import BY_NAME, DEFAULTS, PRESETS, SETTINGS, resolve_settings
 
 MiB = 2**20
 
@@ -91,3 +94,59 @@ def test_missing_bucket_says_how_to_give_one() -> None:
     """No bucket anywhere: the error lists the ways to give one."""
     with pytest.raises(ConfigError, match="ASYNC_INGEST_BUCKET"):
         resolve_settings({}, {}).config()
+
+
+# -- the table -------------------------------------------------------------------------------------------------------
+
+
+def test_every_field_is_a_setting() -> None:
+    """Each IngestConfig field is declared once in the table, under its own name or its flag's."""
+    assert [setting.field for setting in SETTINGS if setting.field] == [f.name for f in fields(IngestConfig)]
+    assert len(BY_NAME) == len(SETTINGS)
+
+
+@pytest.mark.parametrize("setting", [pytest.param(s, id=s.name) for s in SETTINGS])
+def test_setting_is_complete(setting: Setting) -> None:
+    """Every setting has help, a flag unless library-only, and values that read back as they are shown."""
+    assert setting.help
+    assert bool(setting.flag_names) is (setting.applies != "library")
+    assert (setting.group in GROUPS) or setting.group is None
+    if setting.default not in (None, "", (), {}):
+        assert setting.kind.parse(setting.show(setting.default)) == setting.default
+
+
+@pytest.mark.parametrize(
+    "setting", [pytest.param(s, id=s.name) for s in SETTINGS if s.applies in ("both", "cli") and s.default]
+)
+def test_environment_reads_every_setting(setting: Setting) -> None:
+    """Each setting's variable is read through its own parser into the value a flag would give."""
+    shown = setting.show(setting.default)
+    settings = resolve_settings({}, {setting.env_names[0]: shown})
+    assert settings.values[setting.name] == setting.default
+    assert settings.origins[setting.name] == f"env {setting.env_names[0]}"
+
+
+def test_settings_dict_matches_the_config() -> None:
+    """IngestSettings has every IngestConfig field but the bucket, with the same types."""
+    config = get_type_hints(IngestConfig)
+    del config["bucket"]
+    assert get_type_hints(IngestSettings) == config
+    assert IngestSettings.__total__ is False
+
+
+def test_metadata_from_environment() -> None:
+    """Metadata from the environment is KEY=VALUE pairs, comma-separated, checked like a flag's."""
+    settings = resolve_settings({}, {"ASYNC_INGEST_METADATA": "team=data, source=crm"})
+    assert settings.values["metadata"] == {"team": "data", "source": "crm"}
+    assert settings.config(bucket="lake").metadata == {"team": "data", "source": "crm"}
+    with pytest.raises(ConfigError, match="ASYNC_INGEST_METADATA: invalid metadata 'team'"):
+        resolve_settings({}, {"ASYNC_INGEST_METADATA": "team"})
+
+
+def test_listing_shows_values_as_people_write_them() -> None:
+    """The --print-config rows: sizes with units, ages in hours or days, origins."""
+    rows = {name: (value, origin) for name, value, origin in resolve_settings({"part_size": 16 * MiB}, {}).rows()}
+    assert rows["part_size"] == ("16MiB", "flag")
+    assert rows["buffer_memory"] == ("40MiB", "default")
+    assert rows["older_than"] == ("24h", "default")
+    assert rows["manifest"] == ("true", "default")
