@@ -12,10 +12,11 @@ from __future__ import annotations
 import io
 import mmap
 import os
+from dataclasses import dataclass
 
 import anyio
 
-__all__ = ["MAPPED_BUFFER", "Buffer", "BufferPool", "PartBody", "read_into"]
+__all__ = ["MAPPED_BUFFER", "Buffer", "BufferPool", "Limits", "PartBody", "read_into"]
 
 #: Buffers from this size up are anonymous memory maps: the kernel supplies their zeroed pages as
 #: the read (in a worker thread, without the GIL) first writes them.  A bytearray is zero-filled
@@ -68,6 +69,15 @@ class BufferPool:
             self._in_use -= len(buffer)
             self._free.append(buffer)
             self._changed.notify_all()
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits every request of a run shares: requests in flight, buffer memory, reading threads."""
+
+    slots: anyio.Semaphore
+    buffers: BufferPool
+    readers: anyio.CapacityLimiter
 
 
 def read_into(fd: int, buffer: Buffer, offset: int, length: int) -> memoryview | None:

@@ -49,6 +49,10 @@ class Algorithm:
         raw = value if isinstance(value, bytes) else value.to_bytes(self.width, "big")
         return base64.b64encode(raw).decode("ascii")
 
+    def fields(self, value: int | bytes) -> dict[str, str]:
+        """The request fields that carry a raw checksum: the algorithm's name and the value."""
+        return {"ChecksumAlgorithm": self.s3_name, self.parameter: self.encode(value)}
+
     def b64(self, data: Bytes) -> str:
         """The base64 wire form of the checksum of *data*."""
         return self.encode(self.compute(data))

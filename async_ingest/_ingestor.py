@@ -22,6 +22,7 @@ import anyio
 from ._buffers import BufferPool
 from ._client import open_client
 from ._config import IngestConfig
+from ._errors import describe_error, expected_errors
 from ._exceptions import ConfigError
 from ._plan import Source, UploadSpec, plan_uploads
 from ._results import FileResult, FileStatus, IngestReport, ProgressEvent
@@ -262,7 +263,7 @@ class Ingestor:
         assert self._slots is not None
         assert self._readers is not None
         from ._checksum import algorithm
-        from ._transfer import EXPECTED_ERRORS, Transfer, describe_error
+        from ._transfer import Transfer
 
         sent: dict[str, int] = {}
 
@@ -288,7 +289,7 @@ class Ingestor:
             slots=self._slots,
             buffers=self._buffers,
             readers=self._readers,
-            workers=self.config.concurrency,
+            part_concurrency=self.config.concurrency,
             checksum=algorithm(self.config.checksum),
             abort_timeout=self.config.abort_timeout,
             if_exists=self.config.if_exists,
@@ -316,7 +317,7 @@ class Ingestor:
         fatal: tuple[str, str] | None = None
         try:
             absent = await transfer.listed_absent(local)
-        except EXPECTED_ERRORS as exc:
+        except expected_errors() as exc:
             log.info("listing the run's partitions failed (%s); checking each key instead", exc)
             absent = set()
 
@@ -327,7 +328,7 @@ class Ingestor:
             progress(spec, "started")
             try:
                 outcome = await transfer.upload(spec, absent)
-            except* EXPECTED_ERRORS as group:
+            except* expected_errors() as group:
                 exc = _first_leaf(group)
                 message, code = describe_error(exc, bucket=plan.bucket, key=spec.key)
                 notes = getattr(exc, "__notes__", None) or getattr(group, "__notes__", None) or []
@@ -450,15 +451,13 @@ class Ingestor:
 
     async def _finish(self, report: IngestReport) -> IngestReport:
         """Write the run's markers and manifest after its files; their failures go in the report."""
-        from ._transfer import EXPECTED_ERRORS, describe_error
-
         errors: list[str] = []
         bucket = report.bucket
 
         async def put(key: str, body: bytes, content_type: str) -> None:
             try:
                 await self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
-            except EXPECTED_ERRORS as exc:
+            except expected_errors() as exc:
                 errors.append(f"could not write s3://{bucket}/{key}: {describe_error(exc, bucket=bucket, key=key)[0]}")
 
         if self.config.success_marker:

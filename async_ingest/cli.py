@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, TextIO
 
 from ._config import CHECKSUMS, IngestConfig
+from ._errors import describe_error, expected_errors
 from ._exceptions import ConfigError, IngestError
 from ._keys import LAYOUTS
 from ._logs import configure_logging
@@ -465,14 +466,13 @@ async def _main_async(args: argparse.Namespace, config: IngestConfig, outcome: d
 async def _sweep(args: argparse.Namespace, config: IngestConfig) -> int:
     """List, and unless --dry-run abort, stale multipart uploads; exit 1 if an abort failed."""
     from ._ingestor import Ingestor
-    from ._transfer import EXPECTED_ERRORS, describe_error
 
     async with Ingestor(config) as ingestor:
         try:
             swept = await ingestor.abort_stale_uploads(
                 prefix=args.prefix, older_than=args.older_than, dry_run=args.dry_run
             )
-        except EXPECTED_ERRORS as exc:
+        except expected_errors() as exc:
             message, _ = describe_error(exc, bucket=config.bucket, key=args.prefix)
             print(f"async-ingest: error: listing uploads in s3://{config.bucket}: {message}", file=sys.stderr)
             return EXIT_FAILED
