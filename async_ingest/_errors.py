@@ -13,7 +13,7 @@ from typing import Any
 
 from ._exceptions import IngestError
 
-__all__ = ["describe_error", "error_code", "expected_errors", "http_status"]
+__all__ = ["describe_error", "error_code", "expected_errors", "http_status", "upload_is_gone"]
 
 
 @functools.cache
@@ -45,6 +45,15 @@ def error_code(exc: BaseException) -> str | None:
     response = getattr(exc, "response", None)
     code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
     return str(code) if code else None
+
+
+def upload_is_gone(exc: BaseException) -> bool:
+    """True if an abort failed because the upload no longer exists: what the abort was for.
+
+    (A retried abort whose first attempt went through, or an upload completed or aborted
+    by someone else, answers NoSuchUpload; nothing is left open and billed.)
+    """
+    return error_code(exc) == "NoSuchUpload"
 
 
 _CODE_MESSAGES = {

@@ -16,7 +16,7 @@ import anyio.lowlevel
 
 from ._buffers import Limits, PartBody
 from ._checksum import Algorithm
-from ._errors import describe_error, expected_errors
+from ._errors import describe_error, expected_errors, upload_is_gone
 from ._plan import UploadSpec
 from ._source import check_unchanged, read_part
 from ._verify import TransferOutcome, check_part_answer, strip_etag, verify_stored
@@ -187,7 +187,8 @@ class MultipartUploader:
             try:
                 await self._s3.abort_multipart_upload(Bucket=self._bucket, Key=spec.key, UploadId=upload_id)
             except expected_errors() as exc:
-                failure = describe_error(exc, bucket=self._bucket, key=spec.key)[0]
+                if not upload_is_gone(exc):
+                    failure = describe_error(exc, bucket=self._bucket, key=spec.key)[0]
         if scope.cancelled_caught:
             failure = f"no answer within {self._abort_timeout:g} s"
         if failure is None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from ._errors import describe_error, expected_errors
+from ._errors import describe_error, expected_errors, upload_is_gone
 
 __all__ = ["StaleUpload", "sweep_uploads"]
 
@@ -60,6 +60,9 @@ async def sweep_uploads(
         try:
             await client.abort_multipart_upload(Bucket=bucket, Key=stale.key, UploadId=stale.upload_id)
         except expected_errors() as exc:
+            if upload_is_gone(exc):
+                swept.append(replace(stale, aborted=True))
+                continue
             error = describe_error(exc, bucket=bucket, key=stale.key)[0]
             swept.append(StaleUpload(key=stale.key, upload_id=stale.upload_id, initiated=stale.initiated, error=error))
         else:

@@ -10,8 +10,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .conftest import MiB, open_uploads
-from .faultproxy import Fault, FaultProxy, hold_until
+import pytest
+
+import async_ingest
+from async_ingest import FileStatus
+
+from .conftest import DAY, SMALL, MiB, open_uploads, run_cli
+from .faultproxy import Fault, FaultProxy, answer_after_forwarding, hold_until, status
+
+#: An abort that S3 carried out but whose answer was lost: the client's retry gets NoSuchUpload.
+LOST_ANSWER = status(500, "InternalError", "We encountered an internal error.")
 
 
 def test_changed_file_error_names_its_path_once(
@@ -41,4 +49,37 @@ def test_changed_file_error_names_its_path_once(
     assert len(errors) == 1, stderr
     assert errors[0].startswith("async-ingest: error: d/f.csv: changed while being ingested"), errors
     assert errors[0].count("d/f.csv") == 1, errors
+    assert open_uploads(s3, bucket) == []
+
+
+@pytest.mark.anyio
+async def test_abort_retried_into_no_such_upload_is_done(
+    proxy: FaultProxy, bucket: str, s3: Any, make_file: Callable[..., Path]
+) -> None:
+    """A part fails and the abort's retry hears NoSuchUpload: the upload is gone, so no abort failure is reported."""
+    proxy.add(Fault(status(400, "InvalidArgument", "refused"), method="PUT", path="partNumber=2", times=None))
+    lost = proxy.add(Fault(answer_after_forwarding(LOST_ANSWER), method="DELETE", path="uploadId="))
+    report = await async_ingest.ingest(
+        [make_file("movies.csv", 12 * MiB)], bucket=bucket, endpoint_url=proxy.url, date=DAY, manifest=False, **SMALL
+    )
+    (result,) = report.files
+    assert result.status is FileStatus.FAILED
+    assert result.error_code == "InvalidArgument"
+    assert "abort" not in (result.error or "")
+    assert lost.applied == 1
+    assert [r.method for r in proxy.requests].count("DELETE") == 2
+    assert open_uploads(s3, bucket) == []
+
+
+def test_sweep_retried_into_no_such_upload_is_done(proxy: FaultProxy, bucket: str, s3: Any) -> None:
+    """--abort-stale-uploads whose abort is retried into NoSuchUpload reports it aborted and exits 0."""
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="Raw/Local/a.csv")["UploadId"]
+    lost = proxy.add(Fault(answer_after_forwarding(LOST_ANSWER), method="DELETE", path="uploadId="))
+    done = run_cli(
+        "--bucket", bucket, "--abort-stale-uploads", "--older-than", "0s", env={"AWS_ENDPOINT_URL": proxy.url}
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"Raw/Local/a.csv  {upload}  aborted" in done.stdout
+    assert "failed" not in done.stdout + done.stderr
+    assert lost.applied == 1
     assert open_uploads(s3, bucket) == []
