@@ -16,7 +16,7 @@ import anyio.lowlevel
 
 from ._buffers import Limits, PartBody
 from ._checksum import Algorithm
-from ._errors import describe_error, expected_errors, upload_is_gone
+from ._errors import describe_error, expected_errors, http_status, upload_is_gone
 from ._plan import UploadSpec
 from ._source import check_unchanged, read_part
 from ._verify import TransferOutcome, check_part_answer, strip_etag, verify_stored
@@ -166,9 +166,25 @@ class MultipartUploader:
         return completed
 
     async def _verify(self, spec: UploadSpec, checksum: str | None, completed: dict[str, Any]) -> None:
-        """Check the assembled object once more: its size, and its checksum where S3 keeps a full-object one."""
+        """Check the assembled object once more: its size, and its checksum where S3 keeps a full-object one.
+
+        Where HEAD is forbidden, the checksum S3 answered on completing is compared instead.
+        """
         algo = self._checksum
-        head = await self._s3.head_object(Bucket=self._bucket, Key=spec.key, ChecksumMode="ENABLED")
+        try:
+            head = await self._s3.head_object(Bucket=self._bucket, Key=spec.key, ChecksumMode="ENABLED")
+        except expected_errors() as exc:
+            if http_status(exc) != 403:
+                raise
+            # A writer that may not read: the object is in place, and the completion's answer
+            # (its checksum) is all there is to check.
+            log.debug(
+                "may not read s3://%s/%s back; checked the checksum S3 answered on completing it",
+                self._bucket,
+                spec.key,
+                extra=self._log_extra(spec),
+            )
+            head = {}
         stored = head.get(algo.parameter) if algo is not None else None
         await verify_stored(
             self._s3,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -83,3 +84,23 @@ def test_sweep_retried_into_no_such_upload_is_done(proxy: FaultProxy, bucket: st
     assert "failed" not in done.stdout + done.stderr
     assert lost.applied == 1
     assert open_uploads(s3, bucket) == []
+
+
+@pytest.mark.anyio
+async def test_writer_that_may_not_read_lands_a_multipart_file(
+    proxy: FaultProxy, bucket: str, s3: Any, make_file: Callable[..., Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Where HEAD is forbidden, a completed multipart upload is uploaded, checked by the completion's checksum."""
+    forbidden = proxy.add(Fault(status(403, "AccessDenied", "Access Denied"), method="HEAD", times=None))
+    source = make_file("movies.csv", 12 * MiB)
+    with caplog.at_level(logging.DEBUG, logger="async_ingest"):
+        report = await async_ingest.ingest(
+            [source], bucket=bucket, endpoint_url=proxy.url, date=DAY, manifest=False, **SMALL
+        )
+    (result,) = report.files
+    assert result.status is FileStatus.UPLOADED, result.error
+    assert forbidden.applied == 2  # the existence check, then the read-back
+    stored = s3.head_object(Bucket=bucket, Key=result.key, ChecksumMode="ENABLED")
+    assert stored["ChecksumCRC64NVME"] == result.checksum
+    assert s3.get_object(Bucket=bucket, Key=result.key)["Body"].read() == source.read_bytes()
+    assert any("may not read" in r.getMessage() and "back" in r.getMessage() for r in caplog.records)
