@@ -41,12 +41,23 @@ def check_unchanged(fd: int, spec: UploadSpec) -> None:
 def read_part(
     fd: int, spec: UploadSpec, number: int, buffer: Buffer, algo: Algorithm | None, verify: bool
 ) -> tuple[memoryview, int | bytes | None]:
-    """Read part *number* into *buffer* and checksum it; *verify*: then check the file is unchanged."""
+    """Read part *number* into *buffer* and checksum it; *verify*: then check the file is unchanged.
+
+    After the last part the file must end: one byte more (a file appended to since it was
+    planned, or one whose size its stat does not tell, as in /proc) means it changed, rather
+    than landing a truncated copy.
+    """
     offset, length = spec.part_range(number)
     data = read_into(fd, buffer, offset, length)
+    shown = os.fsdecode(spec.source)
     if data is None:
-        shown = os.fsdecode(spec.source)
         raise SourceChangedError(f"{shown}: shrank while being ingested; nothing was landed", path=shown)
+    if number == spec.part_count and os.pread(fd, 1, spec.size):
+        raise SourceChangedError(
+            f"{shown}: changed while being ingested: it holds more than the {spec.size} bytes planned "
+            "(it grew, or its size is not known in advance); nothing was landed",
+            path=shown,
+        )
     if verify:
         check_unchanged(fd, spec)
     return data, (algo.digest(data) if algo is not None else None)

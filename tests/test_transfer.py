@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 
 import async_ingest
-from async_ingest import FileStatus
+from async_ingest import FileStatus, SourceChangedError
+from async_ingest._plan import UploadSpec
+from async_ingest._source import read_part
 
-from .conftest import DAY, SMALL, MiB, open_uploads, run_cli
+from .conftest import DAY, SMALL, MiB, objects, open_uploads, run_cli
 from .faultproxy import Fault, FaultProxy, answer_after_forwarding, hold_until, status
 
 #: An abort that S3 carried out but whose answer was lost: the client's retry gets NoSuchUpload.
@@ -104,3 +106,42 @@ async def test_writer_that_may_not_read_lands_a_multipart_file(
     assert stored["ChecksumCRC64NVME"] == result.checksum
     assert s3.get_object(Bucket=bucket, Key=result.key)["Body"].read() == source.read_bytes()
     assert any("may not read" in r.getMessage() and "back" in r.getMessage() for r in caplog.records)
+
+
+def test_file_longer_than_its_size_is_not_truncated(endpoint_env: dict[str, str], bucket: str, s3: Any) -> None:
+    """A file whose stat says 0 bytes but that reads content (/proc) fails as changed; no empty object lands."""
+    done = run_cli("--bucket", bucket, "--format", "TXT", "/proc/self/status", env=endpoint_env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "async-ingest: error: /proc/self/status: changed while being ingested: it holds more" in done.stderr
+    assert done.stderr.count("/proc/self/status") == 1, done.stderr
+    assert objects(s3, bucket) == {}
+
+
+@pytest.mark.parametrize("multipart", [False, True], ids=["single", "multipart"])
+def test_reading_past_the_planned_size_finds_the_end(tmp_path: Path, multipart: bool) -> None:
+    """Bytes after the planned size (appended once the file was planned) fail the read of the last part."""
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"x" * 100)
+    st = path.stat()
+    spec = UploadSpec(
+        source=path,
+        key="k",
+        category="c",
+        size=st.st_size,
+        mtime_ns=st.st_mtime_ns,
+        inode=st.st_ino,
+        part_size=40 if multipart else 100,
+        part_count=3 if multipart else 1,
+        multipart=multipart,
+    )
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert read_part(fd, spec, 1, bytearray(100), None, False)[0].tobytes() == b"x" * spec.part_range(1)[1]
+        with path.open("ab") as stream:
+            stream.write(b"more")
+        if multipart:
+            assert read_part(fd, spec, 2, bytearray(40), None, False)[0].tobytes() == b"x" * 40
+        with pytest.raises(SourceChangedError, match="holds more than the 100 bytes planned"):
+            read_part(fd, spec, spec.part_count, bytearray(100), None, False)
+    finally:
+        os.close(fd)
