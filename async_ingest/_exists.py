@@ -11,6 +11,7 @@ uploads without looking.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Container, Sequence
 from typing import Any
 
@@ -112,23 +113,57 @@ class ExistsPolicy:
         return response
 
     async def _same_content(self, head: dict[str, Any], spec: UploadSpec) -> TransferOutcome | None:
-        """A skipped outcome if the stored object provably holds the file's bytes, else None."""
+        """A skipped outcome if the stored object provably holds the file's bytes, else None.
+
+        A multipart object's checksum may be composite (a checksum of its parts' checksums,
+        always so for SHA-256): the file's is then computed for the object's own part layout,
+        its part count and its first part's size.  Stores that leave out the checksum type
+        and the ``-N`` suffix still give the part count in the ETag.
+        """
         if head.get("ContentLength") != spec.size:
             return None
-        if head.get("ChecksumType") == "COMPOSITE":
-            return None  # a checksum of part checksums: not comparable without the part layout
         for algo in ALGORITHMS.values():
             stored = head.get(algo.parameter)
-            if stored and "-" not in stored:
-                local = await anyio.to_thread.run_sync(file_checksum, spec, algo, limiter=self._readers)
-                if local != stored:
-                    return None
-                return TransferOutcome(
-                    etag=strip_etag(head.get("ETag")),
-                    parts=0,
-                    checksum=stored,
-                    checksum_algorithm=algo.name,
-                    version_id=head.get("VersionId"),
-                    skipped=True,
-                )
+            if not stored:
+                continue
+            value, _, suffix = stored.partition("-")
+            etag = strip_etag(head.get("ETag")) or ""
+            parts = _part_count(suffix) or _part_count(etag.partition("-")[2])
+            kind = head.get("ChecksumType")
+            part_size = None
+            if kind == "COMPOSITE" or suffix or (kind is None and algo.combine is None and parts):
+                part_size = await self._part_size(spec, parts)
+                if part_size is None:
+                    return None  # the part layout cannot be learnt: identity cannot be proven
+            local = await anyio.to_thread.run_sync(file_checksum, spec, algo, part_size, limiter=self._readers)
+            if local.partition("-")[0] != value:
+                return None
+            return TransferOutcome(
+                etag=etag or None,
+                parts=0,
+                checksum=local,
+                checksum_algorithm=algo.name,
+                version_id=head.get("VersionId"),
+                skipped=True,
+            )
         return None  # no checksum stored: identity cannot be proven, so upload
+
+    async def _part_size(self, spec: UploadSpec, parts: int | None) -> int | None:
+        """The size of the stored object's parts, from its first, if *parts* of it make up the file."""
+        if not parts:
+            return None
+        try:
+            first = await self._s3.head_object(Bucket=self._bucket, Key=spec.key, PartNumber=1)
+        except ClientError as exc:
+            if http_status(exc) in (400, 403, 404, 416):
+                return None
+            raise
+        size = first.get("ContentLength")
+        if not isinstance(size, int) or size <= 0 or first.get("PartsCount", parts) != parts:
+            return None
+        return size if math.ceil(spec.size / size) == parts else None
+
+
+def _part_count(text: str) -> int | None:
+    """The part count a ``-N`` suffix gives, or None."""
+    return int(text) if text.isdigit() and int(text) > 0 else None

@@ -63,11 +63,14 @@ def read_part(
     return data, (algo.digest(data) if algo is not None else None)
 
 
-def file_checksum(spec: UploadSpec, algo: Algorithm) -> str:
-    """The whole file's checksum, for comparing with a stored object."""
+def file_checksum(spec: UploadSpec, algo: Algorithm, part_size: int | None = None) -> str:
+    """The whole file's checksum, for comparing with a stored object.
+
+    With *part_size*, S3's composite checksum of the file sent in parts of that size.
+    """
     fd = open_checked(spec)
     try:
-        value = algo.file_b64(fd, spec.size)
+        value = algo.file_b64(fd, spec.size) if part_size is None else algo.file_composite(fd, spec.size, part_size)
         check_unchanged(fd, spec)
     finally:
         os.close(fd)

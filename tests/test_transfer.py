@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 import async_ingest
-from async_ingest import FileStatus, SourceChangedError
+from async_ingest import FileStatus, Ingestor, SourceChangedError
 from async_ingest._plan import UploadSpec
 from async_ingest._source import read_part
 
-from .conftest import DAY, SMALL, MiB, objects, open_uploads, run_cli
+from .conftest import DAY, SMALL, MiB, RecordingClient, objects, open_uploads, run_cli
 from .faultproxy import Fault, FaultProxy, answer_after_forwarding, hold_until, status
 
 #: An abort that S3 carried out but whose answer was lost: the client's retry gets NoSuchUpload.
@@ -145,3 +145,32 @@ def test_reading_past_the_planned_size_finds_the_end(tmp_path: Path, multipart: 
             read_part(fd, spec, spec.part_count, bytearray(100), None, False)
     finally:
         os.close(fd)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("checksum", ["sha256", "crc64nvme"])
+async def test_rerun_compares_a_multipart_checksum_for_what_it_is(
+    bucket: str, s3: Any, client: Any, make_file: Callable[..., Path], checksum: str
+) -> None:
+    """A multipart file under a composite (SHA-256) or full-object checksum is skipped on a re-run, whatever
+    part size the re-run would use; a same-size edit is uploaded again."""
+    source = make_file("movies.csv", 12 * MiB)
+    settings = {"bucket": bucket, "checksum": checksum, "manifest": False, **SMALL}
+    async with Ingestor(client=client, **settings) as ingestor:
+        first = await ingestor.ingest([source], date=DAY)
+    recorder = RecordingClient(client)
+    # (the stored object's part layout counts, not the part size this run would use)
+    async with Ingestor(client=recorder, **{**settings, "part_size": 6 * MiB}) as ingestor:
+        again = await ingestor.ingest([source], date=DAY)
+    assert again.files[0].status is FileStatus.SKIPPED, again.files[0]
+    assert again.files[0].checksum == first.files[0].checksum
+    assert [name for name, *_ in recorder.calls if name in {"put_object", "upload_part"}] == []
+    edited = bytearray(source.read_bytes())
+    edited[7 * MiB] ^= 0xFF
+    stat = source.stat()
+    source.write_bytes(bytes(edited))
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    async with Ingestor(client=client, **settings) as ingestor:
+        changed = await ingestor.ingest([source], date=DAY)
+    assert changed.files[0].status is FileStatus.UPLOADED
+    assert objects(s3, bucket)[changed.files[0].key] == bytes(edited)
