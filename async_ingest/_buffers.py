@@ -3,7 +3,7 @@
 A part is read (in a worker thread) into a buffer taken from a pool, and sent
 through a file-like view of that buffer.  Reusing buffers keeps the process's
 memory at about ``concurrency x part size`` instead of letting the allocator
-accumulate freed 8 MiB blocks, and the view spares the copy that ``io.BytesIO``
+accumulate freed part-sized blocks, and the view spares the copy that ``io.BytesIO``
 makes of its contents as soon as aiohttp asks for its buffer.
 """
 
@@ -12,14 +12,16 @@ from __future__ import annotations
 import io
 import mmap
 import os
+from dataclasses import dataclass
 
 import anyio
 
-__all__ = ["MAPPED_BUFFER", "Buffer", "BufferPool", "PartBody", "read_into"]
+__all__ = ["MAPPED_BUFFER", "Buffer", "BufferPool", "Limits", "PartBody", "read_into"]
 
 #: Buffers from this size up are anonymous memory maps: the kernel supplies their zeroed pages as
 #: the read (in a worker thread, without the GIL) first writes them.  A bytearray is zero-filled
-#: when created, holding the GIL: 5-14 ms of the event loop per 8 MiB, even from another thread.
+#: when created, holding the GIL: for a part-sized buffer that stalls the event loop, even when
+#: done in another thread.
 MAPPED_BUFFER = 1 << 20
 
 Buffer = bytearray | mmap.mmap
@@ -46,21 +48,33 @@ class BufferPool:
         return self._in_use + sum(len(buffer) for buffer in self._free)
 
     async def take(self, size: int) -> Buffer:
-        """A buffer of at least *size* bytes, once the budget allows it."""
+        """A buffer of at least *size* (and at most twice *size*) bytes, once the budget allows it."""
         async with self._changed:
             while True:
-                for index, buffer in enumerate(self._free):
-                    if len(buffer) >= size:
-                        del self._free[index]
-                        self._in_use += len(buffer)
-                        return buffer
+                index = self._best_fit(size)
+                if index is not None:
+                    buffer = self._free.pop(index)
+                    self._in_use += len(buffer)
+                    return buffer
                 if self._in_use == 0 or self._in_use + size <= self._limit:
-                    # Make room by dropping kept buffers too small to serve.
+                    # Make room by dropping kept buffers that do not fit this request.
                     while self._free and self.held + size > self._limit:
                         self._free.pop()
                     self._in_use += size
                     return mmap.mmap(-1, size) if size >= MAPPED_BUFFER else bytearray(size)
                 await self._changed.wait()
+
+    def _best_fit(self, size: int) -> int | None:
+        """The index of the smallest kept buffer that holds *size* bytes without wasting most of itself.
+
+        A buffer more than twice the size asked for is not handed out: a small file would
+        otherwise hold a part-sized buffer and use up the budget the parts need.
+        """
+        best: int | None = None
+        for index, buffer in enumerate(self._free):
+            if size <= len(buffer) <= 2 * size and (best is None or len(buffer) < len(self._free[best])):
+                best = index
+        return best
 
     async def give(self, buffer: Buffer) -> None:
         """Return *buffer* once nothing reads it any more."""
@@ -68,6 +82,15 @@ class BufferPool:
             self._in_use -= len(buffer)
             self._free.append(buffer)
             self._changed.notify_all()
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits every request of a run shares: requests in flight, buffer memory, reading threads."""
+
+    slots: anyio.Semaphore
+    buffers: BufferPool
+    readers: anyio.CapacityLimiter
 
 
 def read_into(fd: int, buffer: Buffer, offset: int, length: int) -> memoryview | None:

@@ -49,24 +49,42 @@ class Algorithm:
         raw = value if isinstance(value, bytes) else value.to_bytes(self.width, "big")
         return base64.b64encode(raw).decode("ascii")
 
+    def fields(self, value: int | bytes) -> dict[str, str]:
+        """The request fields that carry a raw checksum: the algorithm's name and the value."""
+        return {"ChecksumAlgorithm": self.s3_name, self.parameter: self.encode(value)}
+
     def b64(self, data: Bytes) -> str:
         """The base64 wire form of the checksum of *data*."""
         return self.encode(self.compute(data))
 
-    def file_b64(self, fd: int, size: int, chunk: int = 8 * 1024 * 1024) -> str:
+    def file_b64(self, fd: int, size: int) -> str:
         """The wire-form checksum of the first *size* bytes of open file *fd* (blocking: run it in a thread)."""
+        return self.encode(self.range_digest(fd, 0, size))
+
+    def range_digest(self, fd: int, offset: int, length: int, chunk: int = 8 * 1024 * 1024) -> int | bytes:
+        """The raw checksum of *length* bytes of open file *fd* from *offset*, read a chunk at a time (blocking)."""
+        end = offset + length
         if self.combine is None:
             hasher = hashlib.sha256()
-            for offset in range(0, size, chunk):
-                hasher.update(os.pread(fd, min(chunk, size - offset), offset))
-            return self.encode(hasher.digest())
-        total = 0
-        for offset in range(0, size, chunk):
-            data = os.pread(fd, min(chunk, size - offset), offset)
+            for start in range(offset, end, chunk):
+                hasher.update(os.pread(fd, min(chunk, end - start), start))
+            return hasher.digest()
+        total = self.compute(b"")
+        for start in range(offset, end, chunk):
+            data = os.pread(fd, min(chunk, end - start), start)
             value = self.compute(data)
+            assert isinstance(total, int)
             assert isinstance(value, int)
-            total = self.combine(total, value, len(data)) if offset else value
-        return self.encode(total)
+            total = self.combine(total, value, len(data)) if start > offset else value
+        return total
+
+    def file_composite(self, fd: int, size: int, part_size: int) -> str:
+        """S3's composite checksum of the first *size* bytes of *fd* sent in parts of *part_size* (blocking)."""
+        parts = [
+            (self.range_digest(fd, offset, min(part_size, size - offset)), min(part_size, size - offset))
+            for offset in range(0, size, part_size)
+        ]
+        return self.composite(parts)
 
     def combine_all(self, parts: list[tuple[int | bytes, int]]) -> int | None:
         """The checksum of the concatenation of parts given as (checksum, length); None if not combinable."""

@@ -103,7 +103,8 @@ def _print_failures(report: IngestReport, stream: TextIO) -> None:
         print(f"async-ingest: error: {error}", file=stream)
     for result in report.files:
         if result.status is FileStatus.FAILED:
-            print(f"async-ingest: error: {result.source}: {result.error}", file=stream)
+            named = (result.error or "").startswith(f"{result.source}: ")  # the message names the file
+            print(f"async-ingest: error: {'' if named else f'{result.source}: '}{result.error}", file=stream)
         elif result.status is FileStatus.INTERRUPTED:
             print(f"async-ingest: interrupted: {result.source} was not landed", file=stream)
 

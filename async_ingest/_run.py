@@ -24,6 +24,7 @@ import anyio
 
 from ._buffers import BufferPool
 from ._config import IngestConfig
+from ._errors import describe_error, expected_errors
 from ._exceptions import WorkerError
 from ._plan import RunPlan, UploadSpec
 from ._results import FileResult, FileStatus, IngestReport, ProgressEvent
@@ -195,7 +196,6 @@ class Run:
 
     async def _send_all(self) -> None:
         """Upload this process's share of the files and hand the rest to the worker processes."""
-        from ._transfer import EXPECTED_ERRORS
         from ._workers import share
 
         plan, config = self.plan, self._res.config
@@ -215,7 +215,7 @@ class Run:
         local, *shares = share(plan.uploads, 1 + len(workers)) if workers else [list(plan.uploads)]
         try:
             absent = await transfer.listed_absent(local)
-        except EXPECTED_ERRORS as exc:
+        except expected_errors() as exc:
             log.info("listing the run's partitions failed (%s); checking each key instead", exc)
             absent = set()
         files = anyio.CapacityLimiter(config.concurrency)
@@ -236,7 +236,7 @@ class Run:
             slots=res.slots,
             buffers=res.buffers,
             readers=res.readers,
-            workers=config.concurrency,
+            part_concurrency=config.concurrency,
             checksum=algorithm(config.checksum),
             abort_timeout=config.abort_timeout,
             if_exists=config.if_exists,
@@ -260,8 +260,6 @@ class Run:
 
     async def _attempt(self, transfer: Transfer, spec: UploadSpec, absent: set[str]) -> FileResult:
         """Upload one file; its expected failure becomes a failed result, anything else propagates."""
-        from ._transfer import EXPECTED_ERRORS, describe_error
-
         plan = self.plan
         context = {"run_id": plan.run_id, "key": spec.key}
         started = time.perf_counter()
@@ -270,7 +268,7 @@ class Run:
         failed: FileResult | None = None
         try:
             outcome = await transfer.upload(spec, absent)
-        except* EXPECTED_ERRORS as group:
+        except* expected_errors() as group:
             exc = _first_leaf(group)
             message, code = describe_error(exc, bucket=plan.bucket, key=spec.key)
             notes = getattr(exc, "__notes__", None) or getattr(group, "__notes__", None) or []
@@ -369,7 +367,6 @@ class Run:
         error it is not tried: it would meet the same error.
         """
         from ._checksum import algorithm
-        from ._transfer import EXPECTED_ERRORS, describe_error
 
         bucket, config = self.plan.bucket, self._res.config
         if self._failure is not None:
@@ -381,7 +378,7 @@ class Run:
             args.update({"ChecksumAlgorithm": algo.s3_name, algo.parameter: algo.b64(body)})
         try:
             await self._res.client.put_object(Bucket=bucket, Key=key, Body=body, **args)
-        except EXPECTED_ERRORS as exc:
+        except expected_errors() as exc:
             message, code = describe_error(exc, bucket=bucket, key=key)
             errors.append(f"could not write s3://{bucket}/{key}: {message}")
             if code in RUN_WIDE_ERRORS:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from ._errors import describe_error, expected_errors, upload_is_gone
 
 __all__ = ["StaleUpload", "sweep_uploads"]
 
@@ -41,8 +43,6 @@ async def sweep_uploads(
     now: datetime.datetime,
 ) -> tuple[StaleUpload, ...]:
     """List the multipart uploads under *prefix* started before ``now - older_than``; abort them unless *dry_run*."""
-    from ._transfer import EXPECTED_ERRORS, describe_error
-
     cutoff = now - older_than
     found: list[StaleUpload] = []
     paginator = client.get_paginator("list_multipart_uploads")
@@ -59,7 +59,10 @@ async def sweep_uploads(
     for stale in found:
         try:
             await client.abort_multipart_upload(Bucket=bucket, Key=stale.key, UploadId=stale.upload_id)
-        except EXPECTED_ERRORS as exc:
+        except expected_errors() as exc:
+            if upload_is_gone(exc):
+                swept.append(replace(stale, aborted=True))
+                continue
             error = describe_error(exc, bucket=bucket, key=stale.key)[0]
             swept.append(StaleUpload(key=stale.key, upload_id=stale.upload_id, initiated=stale.initiated, error=error))
         else:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal, NoReturn
 
 from ._args import config_from_args, parse_command_line, print_config
 from ._config import IngestConfig
+from ._errors import describe_error, expected_errors
 from ._exceptions import IngestError, WorkerError
 from ._logs import configure_logging
 from ._output import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, emit, exit_code
@@ -143,14 +144,13 @@ async def _sweep(args: argparse.Namespace, config: IngestConfig) -> int:
     """List, and unless --dry-run abort, stale multipart uploads; exit 1 if an abort failed."""
     from ._ingestor import Ingestor
     from ._output import print_swept
-    from ._transfer import EXPECTED_ERRORS, describe_error
 
     async with Ingestor(config) as ingestor:
         try:
             swept = await ingestor.abort_stale_uploads(
                 prefix=args.prefix, older_than=args.older_than, dry_run=args.dry_run
             )
-        except EXPECTED_ERRORS as exc:
+        except expected_errors() as exc:
             message, _ = describe_error(exc, bucket=config.bucket, key=args.prefix)
             print(f"async-ingest: error: listing uploads in s3://{config.bucket}: {message}", file=sys.stderr)
             return EXIT_FAILED

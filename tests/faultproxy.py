@@ -34,6 +34,7 @@ from xml.sax.saxutils import escape
 
 __all__ = [
     "Action",
+    "AnswerAfterForwarding",
     "Fault",
     "FaultProxy",
     "FlipRequestBytes",
@@ -43,6 +44,7 @@ __all__ = [
     "RewriteResponseHeader",
     "Stall",
     "Status",
+    "answer_after_forwarding",
     "flip_request_bytes",
     "hold_until",
     "reset_mid_body",
@@ -128,6 +130,18 @@ class HoldUntil(Action):
 
     event: threading.Event
     timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class AnswerAfterForwarding(Action):
+    """Forward the request (so the server acts on it), drop the server's answer, and answer *answer* instead."""
+
+    answer: Status
+
+
+def answer_after_forwarding(answer: Status) -> AnswerAfterForwarding:
+    """Let the request take effect upstream but report *answer*: the client retries something already done."""
+    return AnswerAfterForwarding(answer)
 
 
 def status(code: int, s3_error_code: str, message: str, headers: Mapping[str, str] | None = None) -> Status:
@@ -486,6 +500,9 @@ class FaultProxy:
         self._record(method, target, lower, len(body), fault)
 
         keep_alive = version.upper() == "HTTP/1.1" and "close" not in lower.get("connection", "").lower()
+        if isinstance(action, AnswerAfterForwarding):
+            await self._forward_blind(method, target, headers, body)
+            action = action.answer
         if isinstance(action, Status):
             payload = _error_body(action)
             reply: Headers = [
@@ -516,6 +533,19 @@ class FaultProxy:
         forwarded.append(("Connection", "close"))
         rewrite = action if isinstance(action, RewriteResponseHeader) else None
         return await self._forward(writer, method, target, forwarded, body, rewrite, keep_alive)
+
+    async def _forward_blind(self, method: str, target: str, headers: Headers, body: bytes) -> None:
+        """Send the request upstream and read its whole answer, which nobody sees."""
+        forwarded = [(n, v) for n, v in headers if n.lower() not in _HOP_BY_HOP and n.lower() != "content-length"]
+        forwarded += [("Content-Length", str(len(body))), ("Connection", "close")]
+        up_reader, up_writer = await asyncio.open_connection(*self._upstream, limit=_STREAM_LIMIT)
+        try:
+            up_writer.write(_head_bytes(f"{method} {target} HTTP/1.1", forwarded) + body)
+            await up_writer.drain()
+            while await up_reader.read(_READ_SIZE):  # upstream closes once it has answered
+                pass
+        finally:
+            up_writer.transport.abort()
 
     async def _forward(
         self,

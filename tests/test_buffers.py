@@ -104,3 +104,19 @@ async def test_large_buffers_are_memory_maps_read_into_and_reused(tmp_path: Path
     await pool.give(buffer)
     assert await pool.take(MAPPED_BUFFER) is buffer
     assert isinstance(await pool.take(100), bytearray)  # small ones stay plain bytearrays
+
+
+@pytest.mark.anyio
+async def test_pool_gives_a_small_request_a_small_buffer() -> None:
+    """A kept part-sized buffer is not handed to a small file: the small file gets its own, and the
+    large one stays kept for the next part, within the budget."""
+    pool = BufferPool(limit=10_000)
+    large = await pool.take(8000)
+    await pool.give(large)
+    small = await pool.take(1000)
+    assert len(small) == 1000
+    assert await pool.take(8000) is large
+    assert pool.held <= 10_000
+    await pool.give(small)
+    await pool.give(large)
+    assert await pool.take(900) is small  # the smallest that fits

@@ -25,6 +25,7 @@ from .conftest import ACCESS_KEY, SECRET_KEY, objects
 from .faultproxy import (
     Fault,
     FaultProxy,
+    answer_after_forwarding,
     flip_request_bytes,
     hold_until,
     reset_mid_body,
@@ -115,6 +116,19 @@ def test_status_is_an_s3_error(proxy: FaultProxy, via: Any, bucket: str) -> None
             via.get_object(Bucket=bucket, Key="k")
     proxy.clear()
     assert via.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
+
+
+def test_answer_after_forwarding_lets_the_request_take_effect(
+    proxy: FaultProxy, via: Any, s3: Any, bucket: str
+) -> None:
+    """The request reaches the server and acts there; the client sees only the answer put in its place."""
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    proxy.add(Fault(answer_after_forwarding(status(500, "InternalError", "lost")), method="DELETE"))
+    with pytest.raises(ClientError, match="InternalError"):
+        via.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload)
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    with pytest.raises(ClientError, match="NoSuchUpload"):  # what a retry gets
+        via.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload)
 
 
 def test_matching_by_method_path_and_headers(proxy: FaultProxy, via: Any, bucket: str) -> None:
