@@ -28,6 +28,8 @@ SMALL = {"part_size": 5 * MiB, "multipart_threshold": 5 * MiB}
 
 ACCESS_KEY = "AKIAASYNCINGESTTEST"
 SECRET_KEY = "async-ingest-test-secret-do-not-print"
+#: The test clients' retries: none, so that a retry cannot hide a failure the test should see.
+NO_RETRIES = {"mode": "standard", "total_max_attempts": 1}
 
 
 @pytest.fixture(scope="session")
@@ -83,16 +85,14 @@ def s3(s3_endpoint: str) -> Any:
         aws_secret_access_key=SECRET_KEY,
         region_name="us-east-1",
         # No checksums unless asked: objects written here look like another tool's.
-        config=Config(
-            retries={"mode": "standard", "total_max_attempts": 1}, request_checksum_calculation="when_required"
-        ),
+        config=Config(retries=NO_RETRIES, request_checksum_calculation="when_required"),
     )
 
 
 @pytest.fixture
 async def client(s3_endpoint: str) -> Any:
-    """An aioboto3 client the test owns, to lend to an Ingestor."""
-    async with aioboto3.Session().client("s3", endpoint_url=s3_endpoint) as client:
+    """An aioboto3 client the test owns, to lend to an Ingestor; retries off, so none hides a failure."""
+    async with aioboto3.Session().client("s3", endpoint_url=s3_endpoint, config=Config(retries=NO_RETRIES)) as client:
         yield client
 
 
