@@ -1,4 +1,5 @@
-"""Fixtures: a real S3-compatible server (moto's server mode) for the session, isolated AWS settings."""
+"""Fixtures: real S3-compatible servers for the session (moto's server mode; LocalStack's S3 when
+``LOCALSTACK_ENDPOINT`` is set), isolated AWS settings, test clients with retries off."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import aioboto3
 import boto3
@@ -28,6 +29,17 @@ SMALL = {"part_size": 5 * MiB, "multipart_threshold": 5 * MiB}
 
 ACCESS_KEY = "AKIAASYNCINGESTTEST"
 SECRET_KEY = "async-ingest-test-secret-do-not-print"
+#: The test clients' retries: none, so that a retry cannot hide a failure the test should see.
+NO_RETRIES = {"mode": "standard", "total_max_attempts": 1}
+#: Why the LocalStack half of the compatibility tests skips.
+NO_LOCALSTACK = "LocalStack's S3 not available: run under ../shared/localstack/with-localstack.sh"
+
+
+class S3Server(NamedTuple):
+    """One S3 implementation the compatibility tests run against."""
+
+    name: str
+    url: str
 
 
 @pytest.fixture(scope="session")
@@ -37,13 +49,30 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
+def moto_endpoint() -> Iterator[str]:
     """A moto S3 server on 127.0.0.1, speaking real HTTP, for the whole session."""
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(moto_endpoint: str) -> str:
+    """The endpoint of the test server: moto's (a module may override this, as the compatibility tests do)."""
+    return moto_endpoint
+
+
+@pytest.fixture(scope="session", params=["moto", "localstack"])
+def s3_server(request: pytest.FixtureRequest, moto_endpoint: str) -> S3Server:
+    """Each S3 implementation available: moto always, LocalStack's S3 at ``LOCALSTACK_ENDPOINT`` when set."""
+    if request.param == "moto":
+        return S3Server("moto", moto_endpoint)
+    url = os.environ.get("LOCALSTACK_ENDPOINT")
+    if not url:
+        pytest.skip(NO_LOCALSTACK)
+    return S3Server("localstack", url)
 
 
 @pytest.fixture
@@ -83,16 +112,14 @@ def s3(s3_endpoint: str) -> Any:
         aws_secret_access_key=SECRET_KEY,
         region_name="us-east-1",
         # No checksums unless asked: objects written here look like another tool's.
-        config=Config(
-            retries={"mode": "standard", "total_max_attempts": 1}, request_checksum_calculation="when_required"
-        ),
+        config=Config(retries=NO_RETRIES, request_checksum_calculation="when_required"),
     )
 
 
 @pytest.fixture
 async def client(s3_endpoint: str) -> Any:
-    """An aioboto3 client the test owns, to lend to an Ingestor."""
-    async with aioboto3.Session().client("s3", endpoint_url=s3_endpoint) as client:
+    """An aioboto3 client the test owns, to lend to an Ingestor; retries off, so none hides a failure."""
+    async with aioboto3.Session().client("s3", endpoint_url=s3_endpoint, config=Config(retries=NO_RETRIES)) as client:
         yield client
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 
 import async_ingest
-from async_ingest import FileStatus, Ingestor
+from async_ingest import FileStatus
 
 from .conftest import DAY, objects, open_uploads, run_cli
 
@@ -28,24 +27,6 @@ async def test_run_wide_error_fails_fast(s3_endpoint: str, make_file: Callable[.
     not_attempted = [f for f in report.files if (f.error or "").startswith("not attempted")]
     assert len(not_attempted) >= 15
     assert all("bucket 'no-such-bucket-at-all' does not exist" in (f.error or "") for f in report.files)
-
-
-@pytest.mark.anyio
-async def test_sweep_stale_uploads(s3_endpoint: str, bucket: str, s3: Any) -> None:
-    """Stale uploads under a prefix are listed in a dry run, then aborted; others are left alone."""
-    for key in ("Raw/Local/a.csv", "Raw/Local/b.csv", "Other/c.csv"):
-        s3.create_multipart_upload(Bucket=bucket, Key=key)
-    async with Ingestor(bucket=bucket, endpoint_url=s3_endpoint) as ingestor:
-        listed = await ingestor.abort_stale_uploads(prefix="Raw/", older_than=datetime.timedelta(0), dry_run=True)
-        assert sorted(u.key for u in listed) == ["Raw/Local/a.csv", "Raw/Local/b.csv"]
-        assert not any(u.aborted for u in listed)
-        assert len(open_uploads(s3, bucket)) == 3
-        # (moto dates every upload 2010-11-10, so "younger" needs a cut-off further back than that)
-        young = await ingestor.abort_stale_uploads(prefix="Raw/", older_than=datetime.timedelta(days=365 * 100))
-        assert young == ()
-        swept = await ingestor.abort_stale_uploads(prefix="Raw/", older_than=datetime.timedelta(0))
-    assert all(u.aborted for u in swept)
-    assert [u["Key"] for u in open_uploads(s3, bucket)] == ["Other/c.csv"]
 
 
 def test_cli_sweep(endpoint_env: dict[str, str], bucket: str, s3: Any) -> None:
