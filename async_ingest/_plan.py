@@ -171,7 +171,8 @@ def _expand(source: Source) -> list[Source]:
     for path in files:
         category = source.category
         if category is None and source.category_from_parent:
-            category = path.resolve().parent.name
+            # The folder as the user named it: abspath, not resolve(), which would follow a symlink.
+            category = Path(os.path.abspath(path)).parent.name
         expanded.append(Source(path, category))
     return expanded
 

@@ -151,3 +151,23 @@ def test_same_file_twice_lands_once(make_file: Callable[..., Path]) -> None:
     """Naming one file twice is not a conflict."""
     path = make_file("movies.csv", 1)
     assert len(plan_uploads([path, path], KEYS, part_size=8 * MiB, multipart_threshold=8 * MiB)) == 1
+
+
+@pytest.mark.parametrize("linked", ["file", "folder"])
+def test_category_from_parent_is_the_folder_named(
+    make_file: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, linked: str
+) -> None:
+    """A symbolic link is not followed to find the category: data/Movies/a.csv -> store/blob42/a.csv is Movies."""
+    target = make_file("store/blob42/a.csv", 10)
+    (tmp_path / "data").mkdir()
+    if linked == "file":
+        (tmp_path / "data/Movies").mkdir()
+        (tmp_path / "data/Movies/a.csv").symlink_to(target)
+    else:
+        (tmp_path / "data/Movies").symlink_to(target.parent, target_is_directory=True)
+    monkeypatch.chdir(tmp_path / "data")
+    for source in ["Movies/a.csv", tmp_path / "data/Movies/a.csv", tmp_path / "data/Movies", tmp_path / "data/*/a.csv"]:
+        (spec,) = plan_uploads(
+            [source], KEYS, part_size=8 * MiB, multipart_threshold=8 * MiB, category_from_parent=True
+        )
+        assert spec.category == "Movies", source
