@@ -2,12 +2,9 @@
 
 ``ProgressDisplay`` is the ``on_progress`` callback of ``Ingestor.ingest``.  It runs
 on the event loop, so each event costs O(1): it only updates counters.  Drawing
-happens at most every ``RICH_REFRESH`` seconds (rich) or every ``interval``
-seconds (plain), from inside a call, never from a thread of its own: rich's
-auto-refresh thread is switched off, so every piece of state is touched by the
-event loop's thread only.  The flip side: while no event arrives, nothing is
-redrawn (a stall shows as a frozen display); ``tick()`` redraws when one is due,
-for a caller that wants a heartbeat.
+happens in a thread of the display's own, at most every ``RICH_REFRESH`` seconds
+(rich, whose own refresh thread is off) or every ``interval`` seconds (plain), so a
+stall shows as a display that keeps counting the time, not a frozen one.
 
 The figures are a ``Tally``'s (``_tally.py``); the live display is ``_live.py``,
 imported only when it starts: importing this module (or the CLI) does not import rich.
@@ -17,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, TextIO
@@ -35,6 +33,8 @@ DisplayMode = Literal["auto", "rich", "plain", "off"]
 RICH_REFRESH = 0.1
 #: File rows of the rich display, at most; the files beyond are counted on a line of their own.
 MAX_FILE_ROWS = 10
+#: Seconds between two beats of the heartbeat, at most (a plain line is due every ``interval`` s).
+HEARTBEAT_MAX = 0.5
 
 
 def _isatty(stream: TextIO) -> bool:
@@ -52,7 +52,14 @@ class ProgressDisplay:
     next stands alone; ``plain`` a line every *interval* seconds at most and a
     final line on exit, no escape codes; ``off`` nothing; ``auto`` rich on a
     terminal, plain otherwise.  *total_files* and *total_bytes* are the run's
-    (its plan's) totals.  *clock* is injectable for tests.
+    (its plan's) totals.
+
+    With the default *clock*, a thread of the display's own draws (every
+    ``RICH_REFRESH`` s, or a line every *interval* s), so the display keeps
+    moving while no event arrives; an event only updates counters, under a lock
+    the thread takes to read them.  An injected *clock* (a test's) means the
+    caller drives time: no thread, and a redraw that is due happens in the call
+    of an event or of ``tick()``.
 
     A display never raises into the run: if writing to *stream* fails, it stops
     drawing.  Events before ``__enter__`` or after ``__exit__`` are ignored; a
@@ -67,7 +74,7 @@ class ProgressDisplay:
         total_files: int,
         total_bytes: int,
         interval: float = 5.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if mode not in ("auto", "rich", "plain", "off"):
             raise ValueError(f"unknown progress mode {mode!r}")
@@ -79,8 +86,13 @@ class ProgressDisplay:
         #: The mode in use: ``auto`` resolved to ``rich`` or ``plain``.
         self.mode: Literal["rich", "plain", "off"] = mode
         self.interval = interval
-        self._clock = clock
-        self._tally = Tally(total_files, total_bytes, clock())
+        self._clock = clock or time.monotonic
+        self._tally = Tally(total_files, total_bytes, self._clock())
+        #: Guards the tally and the drawing between the event loop's thread and the heartbeat.
+        self._lock = threading.Lock()
+        self._heartbeat: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._own_clock = clock is None
         #: idle -> running (inside ``with``) -> done.
         self._state: Literal["idle", "running", "done"] = "idle"
         #: Events are recorded and drawn: running, and the stream still takes writes.
@@ -105,12 +117,25 @@ class ProgressDisplay:
                 self._stop_drawing()
         else:
             self._next_draw = now + self.interval
+        if self._own_clock and self._drawing:
+            period = RICH_REFRESH if self.mode == "rich" else min(max(self.interval, RICH_REFRESH), HEARTBEAT_MAX)
+            self._heartbeat = threading.Thread(
+                target=self._beat, args=(period,), name="async-ingest progress", daemon=True
+            )
+            self._heartbeat.start()
         return self
+
+    def _beat(self, period: float) -> None:
+        while not self._stopping.wait(period):
+            self.tick()
 
     def __exit__(self, *exc_info: object) -> None:
         if self._state != "running":
             return
         self._state = "done"
+        self._stopping.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join()
         drawing, self._drawing = self._drawing, False
         if self.mode == "rich":
             self._stop_rich()
@@ -119,20 +144,22 @@ class ProgressDisplay:
             self._write(self._tally.final_line(self._clock(), interrupted=interrupted))
 
     def __call__(self, event: ProgressEvent) -> None:
-        """Record *event*; draw if a redraw is due.  O(1) unless drawing."""
+        """Record *event*: O(1); with an injected clock, also draw if a redraw is due."""
         if not self._drawing:
             return
         now = self._clock()
-        self._tally.record(event, now)
-        if now >= self._next_draw:
-            self._draw(now)
+        with self._lock:
+            self._tally.record(event, now)
+        if not self._own_clock and now >= self._next_draw:
+            self.tick()
 
     def tick(self) -> None:
-        """Redraw if a redraw is due: for a caller's heartbeat while no event arrives (optional)."""
-        if self._drawing:
+        """Redraw if a redraw is due (the heartbeat's call; a caller driving an injected clock may call it too)."""
+        with self._lock:
             now = self._clock()
-            if now >= self._next_draw:
-                self._draw(now)
+            if not self._drawing or now < self._next_draw:
+                return
+            self._draw(now)
 
     # -- drawing --------------------------------------------------------------------------------------------------
 

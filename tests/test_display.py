@@ -6,11 +6,19 @@ import io
 import re
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
 
+import anyio
 import pytest
 
+from async_ingest import Ingestor
 from async_ingest._display import MAX_FILE_ROWS, ProgressDisplay, format_bytes, format_duration
 from async_ingest._results import FileStatus, ProgressEvent
+
+from .conftest import DAY, SMALL
+from .faultproxy import Fault, FaultProxy, stall
 
 MiB = 2**20
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -158,6 +166,43 @@ def test_tick_draws_only_when_due() -> None:
         display.tick()
         display.tick()
         assert len(lines(out)) == 1
+
+
+class Watched(io.StringIO):
+    """A stream that can be waited on for lines, written from any thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._written = threading.Condition()
+
+    def write(self, s: str) -> int:
+        with self._written:
+            written = super().write(s)
+            self._written.notify_all()
+        return written
+
+    def wait_for_lines(self, count: int, timeout: float) -> bool:
+        with self._written:
+            return self._written.wait_for(lambda: len(self.getvalue().splitlines()) >= count, timeout)
+
+
+@pytest.mark.anyio
+async def test_a_stall_still_shows_lines(proxy: FaultProxy, bucket: str, make_file: Callable[..., Path]) -> None:
+    """While a part hangs and no event arrives, plain lines keep coming: the display ticks on its own."""
+    stalled = proxy.add(Fault(stall(60), path="partNumber=2", times=None))
+    source = make_file("movies.csv", 12 * MiB)
+    out = Watched()
+    display = ProgressDisplay(stream=out, mode="plain", total_files=1, total_bytes=12 * MiB, interval=0.05)
+    async with Ingestor(bucket=bucket, endpoint_url=proxy.url, concurrency=1, manifest=False, **SMALL) as ingestor:
+        with display:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(lambda: ingestor.ingest([source], date=DAY, on_progress=display))
+                with anyio.fail_after(30):
+                    await stalled.wait_async()
+                seen = len(lines(out))
+                assert await anyio.to_thread.run_sync(out.wait_for_lines, seen + 2, 10.0), "no line during the stall"
+                tg.cancel_scope.cancel()
+    assert all(line.startswith("async-ingest: 5.0 MiB of 12.0 MiB (41%)") for line in lines(out)[seen:-1])
 
 
 class BrokenPipe(io.StringIO):
