@@ -133,15 +133,30 @@ class ProgressDisplay:
         if self._state != "running":
             return
         self._state = "done"
-        self._stopping.set()
-        if self._heartbeat is not None:
-            self._heartbeat.join()
+        self._stop_heartbeat()
         drawing, self._drawing = self._drawing, False
         if self.mode == "rich":
             self._stop_rich()
         elif self.mode == "plain" and drawing:
             interrupted = bool(exc_info) and exc_info[0] is not None
             self._write(self._tally.final_line(self._clock(), interrupted=interrupted))
+
+    def stop(self) -> None:
+        """Draw no more from now on: clear a live display (before the host prints what ends the run, such as
+        ``interrupted``); plain output still ends with its final line on exit.  Idempotent."""
+        if self._state != "running":
+            return
+        self._stop_heartbeat()
+        with self._lock:
+            if self.mode == "rich":
+                self._drawing = False
+                self._stop_rich()
+            self._next_draw = math.inf
+
+    def _stop_heartbeat(self) -> None:
+        self._stopping.set()
+        if self._heartbeat is not None and self._heartbeat is not threading.current_thread():
+            self._heartbeat.join()
 
     def __call__(self, event: ProgressEvent) -> None:
         """Record *event*: O(1); with an injected clock, also draw if a redraw is due."""
@@ -166,7 +181,8 @@ class ProgressDisplay:
     def _draw(self, now: float) -> None:
         if self.mode == "plain":
             self._next_draw = now + self.interval
-            self._write(self._tally.plain_line(now))
+            if not self._tally.all_done:  # the final line is next: one line, not two alike
+                self._write(self._tally.plain_line(now))
         else:
             self._next_draw = now + RICH_REFRESH
             try:

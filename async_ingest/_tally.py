@@ -1,8 +1,11 @@
 """The figures of a run's progress, kept up to date in O(1) per event, and their plain-text lines.
 
-A file that finished counts in full, whether uploaded, skipped or failed (its
-report says what landed).  The rate counts only bytes actually sent, over the
-last ``RATE_WINDOW`` seconds, and the ETA is the bytes still ahead at that rate.
+Bytes done are the bytes sent, plus the whole size of each file uploaded or
+skipped: a failed file counts only what was sent of it, so a failure does not
+fill the bar.  The rate is the one the final line shows, bytes sent since the
+run's start over the time elapsed; the current rate (bytes sent over the last
+``RATE_WINDOW`` seconds) is shown beside it, and the ETA is the bytes still
+ahead at the current rate.
 """
 
 from __future__ import annotations
@@ -58,6 +61,11 @@ class _InFlight:
     done: int
     started: float
 
+    @property
+    def sent_all(self) -> bool:
+        """Every byte is sent and the file has no result yet: it is completing (and being verified)."""
+        return self.done >= self.size
+
 
 class Tally:
     """The run so far, updated in O(1) per event."""
@@ -68,9 +76,11 @@ class Tally:
         self.start = start
         #: Bytes actually sent.
         self.sent = 0
-        #: Bytes behind: sent by files in flight, plus the whole size of every finished file.
+        #: Bytes done: sent, plus the whole size of every file uploaded or skipped.
         self.settled = 0
         self.files_done = 0
+        #: Files in flight whose bytes are all sent.
+        self.completing = 0
         self.statuses: collections.Counter[FileStatus] = collections.Counter()
         #: Files started and not finished, oldest first.
         self.in_flight: dict[str, _InFlight] = {}
@@ -86,7 +96,10 @@ class Tally:
         if event.kind == "finished":
             file = self.in_flight.pop(event.key, None)
             done = file.done if file is not None else 0
-            self.settled += max(event.size, done) - done
+            if file is not None and file.sent_all:
+                self.completing -= 1
+            if event.status in (FileStatus.UPLOADED, FileStatus.SKIPPED):
+                self.settled += max(event.size, done) - done
             self.files_done += 1
             if event.status is not None:
                 self.statuses[event.status] += 1
@@ -94,12 +107,19 @@ class Tally:
         file = self.in_flight.get(event.key)
         if file is None:
             file = self.in_flight[event.key] = _InFlight(size=event.size, done=0, started=now)
+            self.completing += file.sent_all
         if event.kind == "advanced":
+            self.completing -= file.sent_all
             self.sent += event.advance
             self.settled += event.advance
             file.done += event.advance
+            self.completing += file.sent_all
             if now - self._samples[-1][0] >= SAMPLE_EVERY:
                 self._samples.append((now, self.sent))
+
+    @property
+    def all_done(self) -> bool:
+        return self.total_files > 0 and self.files_done >= self.total_files
 
     def percent(self) -> int:
         if self.total_bytes > 0:
@@ -119,6 +139,15 @@ class Tally:
             return None
         return (self.sent - sent_then) / span
 
+    def average(self, now: float) -> float | None:
+        """Bytes sent per second since the run's start, as the final line says; None before there is a span."""
+        elapsed = now - self.start
+        return self.sent / elapsed if elapsed >= MIN_RATE_SPAN else None
+
+    def files_per_second(self, now: float) -> float | None:
+        elapsed = now - self.start
+        return self.files_done / elapsed if elapsed >= MIN_RATE_SPAN else None
+
     def eta(self, rate: float | None) -> float | None:
         remaining = self.total_bytes - self.settled
         if rate is None or rate <= 0 or remaining <= 0:
@@ -134,29 +163,30 @@ class Tally:
         )
         return f"{self.files_done} of {self.total_files} files done" + (f" ({details})" if details else "")
 
+    def bytes_text(self) -> str:
+        """``123.4 MiB of 290.1 MiB (42%)``."""
+        return f"{format_bytes(self.settled)} of {format_bytes(self.total_bytes)} ({self.percent()}%)"
+
     def plain_line(self, now: float) -> str:
-        """``async-ingest: 123.4 MiB of 290.1 MiB (42%), 1 of 2 files done, 85.3 MiB/s, ETA 2s``."""
-        parts = [
-            f"{format_bytes(self.settled)} of {format_bytes(self.total_bytes)} ({self.percent()}%)",
-            self.files_text(),
-        ]
-        rate = self.rate(now)
-        if rate is not None:
-            parts.append(f"{format_bytes(rate)}/s")
+        """``async-ingest: 123.4 MiB of 290.1 MiB (42%), 1 of 2 files done, 4s elapsed, 30.9 MiB/s
+        average (85.3 MiB/s now), ETA 2s``, and ``1 completing`` while files have sent all their bytes."""
+        parts = [self.bytes_text(), self.files_text(), f"{format_duration(now - self.start)} elapsed"]
+        average, rate = self.average(now), self.rate(now)
+        if average is not None:
+            parts.append(f"{format_bytes(average)}/s average" + (f" ({format_bytes(rate)}/s now)" if rate else ""))
         eta = self.eta(rate)
         if eta is not None:
             parts.append(f"ETA {format_duration(eta)}")
+        if self.completing:
+            parts.append(f"{self.completing} completing")
         return _PREFIX + ", ".join(parts)
 
     def final_line(self, now: float, *, interrupted: bool) -> str:
         """``async-ingest: 290.1 MiB of 290.1 MiB (100%), 2 of 2 files done in 3.4s, 85.3 MiB/s``."""
         elapsed = now - self.start
-        line = (
-            f"{_PREFIX}{format_bytes(self.settled)} of {format_bytes(self.total_bytes)} ({self.percent()}%), "
-            f"{self.files_text()} in {format_duration(elapsed, precise=True)}"
-        )
+        line = f"{_PREFIX}{self.bytes_text()}, {self.files_text()} in {format_duration(elapsed, precise=True)}"
         if self.sent and elapsed > 0:
-            line += f", {format_bytes(self.sent / elapsed)}/s"
+            line += f", {format_bytes(self.sent / elapsed)}/s average"
         if interrupted:
             line += ", interrupted"
         return line

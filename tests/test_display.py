@@ -55,8 +55,14 @@ def lines(stream: io.StringIO) -> list[str]:
     return stream.getvalue().splitlines()
 
 
+FIRST = (
+    "async-ingest: 200.0 MiB of 400.0 MiB (50%), 1 of 3 files done (1 skipped), 5s elapsed, "
+    "20.0 MiB/s average (20.0 MiB/s now), ETA 10s"
+)
+
+
 def test_plain_lines_at_the_interval_and_a_final_line() -> None:
-    """A (200 MiB) is uploaded, B (100 MiB) skipped, C (100 MiB) fails after 20 MiB: each counts in full when done."""
+    """A (200 MiB) is uploaded, B (100 MiB) skipped, C (100 MiB) fails after 20 MiB: C counts only what was sent."""
     clock, out = FakeClock(), io.StringIO()
     a, b, c = ("Raw/a.csv", 200 * MiB), ("Raw/b.csv", 100 * MiB), ("Raw/c.csv", 100 * MiB)
     with ProgressDisplay(stream=out, mode="plain", total_files=3, total_bytes=400 * MiB, clock=clock) as display:
@@ -72,9 +78,7 @@ def test_plain_lines_at_the_interval_and_a_final_line() -> None:
         assert out.getvalue() == "", "nothing before the first interval"
         clock.now = 5
         display(started(*c))
-        assert lines(out) == [
-            "async-ingest: 200.0 MiB of 400.0 MiB (50%), 1 of 3 files done (1 skipped), 20.0 MiB/s, ETA 10s"
-        ]
+        assert lines(out) == [FIRST]
         clock.now = 6
         display(advanced(*c, done=20 * MiB, advance=20 * MiB))
         clock.now = 7
@@ -86,15 +90,15 @@ def test_plain_lines_at_the_interval_and_a_final_line() -> None:
         display(finished(*a, done=200 * MiB, status=FileStatus.UPLOADED))
         clock.now = 12
     assert lines(out) == [
-        "async-ingest: 200.0 MiB of 400.0 MiB (50%), 1 of 3 files done (1 skipped), 20.0 MiB/s, ETA 10s",
-        "async-ingest: 400.0 MiB of 400.0 MiB (100%), 3 of 3 files done (1 skipped, 1 failed), 22.0 MiB/s",
-        "async-ingest: 400.0 MiB of 400.0 MiB (100%), 3 of 3 files done (1 skipped, 1 failed) in 12.0s, 18.3 MiB/s",
-    ]
+        FIRST,
+        "async-ingest: 320.0 MiB of 400.0 MiB (80%), 3 of 3 files done (1 skipped, 1 failed) in 12.0s, "
+        "18.3 MiB/s average",
+    ], "no periodic line once every file is done: the final line alone"
     assert "\x1b" not in out.getvalue()
 
 
 def test_plain_rate_is_over_the_recent_past() -> None:
-    """10 MiB/s for 20 s, then 1 MiB/s for 20 s: the rate shown is the recent one, the ETA follows it."""
+    """10 MiB/s for 20 s, then 1 MiB/s for 20 s: the average is the final line's, the ETA follows the rate now."""
     clock, out = FakeClock(), io.StringIO()
     key, size = "Raw/big.bin", 1000 * MiB
     with ProgressDisplay(
@@ -107,8 +111,30 @@ def test_plain_rate_is_over_the_recent_past() -> None:
             step = 10 * MiB if second <= 20 else 1 * MiB
             done += step
             display(advanced(key, size, done=done, advance=step))
-    assert lines(out)[0] == "async-ingest: 220.0 MiB of 1000.0 MiB (22%), 0 of 1 files done, 1.0 MiB/s, ETA 13m00s"
-    assert lines(out)[1] == "async-ingest: 220.0 MiB of 1000.0 MiB (22%), 0 of 1 files done in 40.0s, 5.5 MiB/s"
+    assert lines(out)[0] == (
+        "async-ingest: 220.0 MiB of 1000.0 MiB (22%), 0 of 1 files done, 40s elapsed, "
+        "5.5 MiB/s average (1.0 MiB/s now), ETA 13m00s"
+    )
+    assert lines(out)[1] == (
+        "async-ingest: 220.0 MiB of 1000.0 MiB (22%), 0 of 1 files done in 40.0s, 5.5 MiB/s average"
+    )
+
+
+def test_plain_says_when_files_are_completing() -> None:
+    """A file whose bytes are all sent but which has no result yet is completing, not silent at 100%."""
+    clock, out = FakeClock(), io.StringIO()
+    with ProgressDisplay(stream=out, mode="plain", total_files=2, total_bytes=2 * MiB, clock=clock) as display:
+        display(started("Raw/a", MiB))
+        display(started("Raw/b", MiB))
+        clock.now = 1
+        display(advanced("Raw/a", MiB, done=MiB, advance=MiB))
+        clock.now = 5
+        display.tick()
+        display(finished("Raw/a", MiB, done=MiB, status=FileStatus.UPLOADED))
+        clock.now = 10
+        display.tick()
+    assert lines(out)[0].endswith(", 1 completing")
+    assert "completing" not in lines(out)[1]
 
 
 def test_plain_counts_files_when_there_are_no_bytes() -> None:
@@ -116,7 +142,7 @@ def test_plain_counts_files_when_there_are_no_bytes() -> None:
     with ProgressDisplay(stream=out, mode="plain", total_files=2, total_bytes=0, interval=0, clock=clock) as display:
         display(started("Raw/empty1", 0))
         display(finished("Raw/empty1", 0, done=0, status=FileStatus.UPLOADED))
-    assert lines(out)[-2] == "async-ingest: 0 B of 0 B (50%), 1 of 2 files done"
+    assert lines(out)[-2] == "async-ingest: 0 B of 0 B (50%), 1 of 2 files done, 0s elapsed"
     assert lines(out)[-1] == "async-ingest: 0 B of 0 B (50%), 1 of 2 files done in 0.0s"
 
 
