@@ -33,6 +33,9 @@ DisplayMode = Literal["auto", "rich", "plain", "off"]
 RICH_REFRESH = 0.1
 #: File rows of the rich display, at most; the files beyond are counted on a line of their own.
 MAX_FILE_ROWS = 10
+#: Files smaller than this get no row of their own on the live display (they come and go too fast to read):
+#: the total row counts them.
+ROW_MIN_SIZE = 8 * 2**20
 #: Seconds between two beats of the heartbeat, at most (a plain line is due every ``interval`` s).
 HEARTBEAT_MAX = 0.5
 
@@ -90,6 +93,8 @@ class ProgressDisplay:
         self._tally = Tally(total_files, total_bytes, self._clock())
         #: Guards the tally and the drawing between the event loop's thread and the heartbeat.
         self._lock = threading.Lock()
+        #: Held for a whole redraw: redraws never overlap, and stop() waits for the one under way.
+        self._drawing_lock = threading.Lock()
         self._heartbeat: threading.Thread | None = None
         self._stopping = threading.Event()
         self._own_clock = clock is None
@@ -147,11 +152,11 @@ class ProgressDisplay:
         if self._state != "running":
             return
         self._stop_heartbeat()
-        with self._lock:
+        with self._drawing_lock:
+            self._next_draw = math.inf
             if self.mode == "rich":
                 self._drawing = False
                 self._stop_rich()
-            self._next_draw = math.inf
 
     def _stop_heartbeat(self) -> None:
         self._stopping.set()
@@ -169,25 +174,40 @@ class ProgressDisplay:
             self.tick()
 
     def tick(self) -> None:
-        """Redraw if a redraw is due (the heartbeat's call; a caller driving an injected clock may call it too)."""
-        with self._lock:
-            now = self._clock()
-            if not self._drawing or now < self._next_draw:
-                return
-            self._draw(now)
+        """Redraw if a redraw is due (the heartbeat's call; a caller driving an injected clock may call it too).
+
+        The figures are read under the lock events take; the writing happens outside it, so an event never
+        waits for the stream.
+        """
+        with self._drawing_lock:
+            with self._lock:
+                now = self._clock()
+                if not self._drawing or now < self._next_draw:
+                    return
+                line = self._prepare(now)
+            self._draw(line)
 
     # -- drawing --------------------------------------------------------------------------------------------------
 
-    def _draw(self, now: float) -> None:
+    def _prepare(self, now: float) -> str | None:
+        """Read the tally for a redraw at *now*: the plain line to write, or the live rows brought up to date."""
         if self.mode == "plain":
             self._next_draw = now + self.interval
-            if not self._tally.all_done:  # the final line is next: one line, not two alike
-                self._write(self._tally.plain_line(now))
-        else:
-            self._next_draw = now + RICH_REFRESH
+            return None if self._tally.all_done else self._tally.plain_line(now)  # all done: the final line is next
+        self._next_draw = now + RICH_REFRESH
+        try:
+            if self._live is not None:
+                self._live.update(now)
+        except (OSError, ValueError):
+            self._stop_drawing()
+        return None
+
+    def _draw(self, line: str | None) -> None:
+        if line is not None:
+            self._write(line)
+        elif self.mode == "rich" and self._live is not None and self._drawing:
             try:
-                if self._live is not None:
-                    self._live.refresh(now)
+                self._live.draw()
             except (OSError, ValueError):
                 self._stop_drawing()
 
@@ -211,7 +231,12 @@ class ProgressDisplay:
         from ._live import LiveView
 
         self._live = LiveView(
-            self._tally, stream=self.stream, max_rows=MAX_FILE_ROWS, clock=self._clock, on_broken_pipe=self._broken
+            self._tally,
+            stream=self.stream,
+            max_rows=MAX_FILE_ROWS,
+            row_min_size=ROW_MIN_SIZE,
+            clock=self._clock,
+            on_broken_pipe=self._broken,
         )
         self._live.start(self._clock())
 

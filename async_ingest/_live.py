@@ -1,27 +1,30 @@
-"""The live display on a terminal, drawn with rich: a row per file in flight and a total row.
+"""The live display on a terminal, drawn with rich: a total row, a row per large file in flight, a last line.
+
+The columns right of the bar have fixed widths, so nothing moves as rows come and go.
+Files under a size get no row (many small files would only flicker): the total row and
+the last line (elapsed time, files done, files per second) count them.
 
 Imported only when a live display starts, so that importing the CLI does not import rich.
 ``LiveView`` never draws by itself (rich's refresh thread is off): ``ProgressDisplay``
-calls ``refresh`` when a redraw is due.
+calls ``update`` (under the lock events take) and then ``draw`` when a redraw is due.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import sys
 from collections.abc import Callable, Iterable
-from typing import TextIO
+from typing import Any, TextIO
 
 from rich.cells import cell_len, get_character_cell_size
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.measure import Measurement
-from rich.progress import BarColumn, DownloadColumn, Progress, ProgressColumn, Task, TaskID, TextColumn
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn
 from rich.table import Column
 from rich.text import Text
 
 from ._results import FileStatus
-from ._tally import MIN_RATE_SPAN, Tally, format_bytes, format_duration, printable
+from ._tally import MIN_RATE_SPAN, InFlight, Tally, format_bytes, format_duration, printable
 
 __all__ = ["LiveView"]
 
@@ -62,6 +65,8 @@ class LiveProgress(Progress):
 
     #: Files in flight that have no row of their own.
     hidden = 0
+    #: The last line: elapsed time and files.
+    summary = ""
 
     def refresh(self) -> None:
         """Nothing: rich would redraw on every add_task; LiveView draws with ``live.refresh()``."""
@@ -69,7 +74,8 @@ class LiveProgress(Progress):
     def get_renderables(self) -> Iterable[RenderableType]:
         yield self.make_tasks_table(self.tasks)
         if self.hidden > 0:
-            yield Text(f"+ {self.hidden} more in flight", style="dim")
+            yield Text(f"+ {self.hidden} more in flight", style="dim", no_wrap=True, overflow="ellipsis")
+        yield Text(self.summary, no_wrap=True, overflow="ellipsis")
 
 
 class Terminal(Console):
@@ -85,16 +91,33 @@ class Terminal(Console):
         self._on_broken_pipe()
 
 
-def _rate_texts(rate: float | None, remaining: int) -> tuple[str, str]:
-    """The rate and ETA columns: ``85.3 MiB/s``, ``2s``; empty when unknown."""
-    return (
-        f"{format_bytes(rate)}/s" if rate is not None else "",
-        format_duration(remaining / rate) if rate and remaining > 0 else "",
-    )
+#: Widths of the columns right of the bar: fixed (the label and the bar share the rest by ratio), so the
+#: layout stays put as rows come and go.
+PERCENT_WIDTH = 4
+BYTES_WIDTH = 21  # 1023.9 MiB/1023.9 MiB
+RATE_WIDTH = 16  # avg 1023.9 MiB/s
+TIME_WIDTH = 11  # completing…
+
+
+def _fixed(width: int) -> Column:
+    return Column(width=width, min_width=width, max_width=width, justify="right", no_wrap=True)
+
+
+def _file_times(file: InFlight, now: float) -> tuple[str, str]:
+    """A file row's rate and time columns: ``85.3 MiB/s``, ``ETA 2s`` or ``completing…``."""
+    if file.sent_all:
+        return "", "completing…"
+    span = now - file.started
+    rate = file.done / span if span >= MIN_RATE_SPAN and file.done else None
+    if rate is None:
+        return "", ""
+    return f"{format_bytes(rate)}/s", f"ETA {format_duration((file.size - file.done) / rate)}"
 
 
 class LiveView:
-    """The rows on screen for a Tally: the oldest *max_rows* files in flight and a total row."""
+    """The rows on screen for a Tally: a total row, then the oldest *max_rows* files in flight of at least
+    *row_min_size* bytes (smaller ones, which come and go too fast to read, are counted on the total row
+    and on a line of their own)."""
 
     def __init__(
         self,
@@ -102,18 +125,21 @@ class LiveView:
         *,
         stream: TextIO,
         max_rows: int,
+        row_min_size: int,
         clock: Callable[[], float],
         on_broken_pipe: Callable[[], None],
     ) -> None:
         self._tally = tally
         self._max_rows = max_rows
+        self._row_min_size = row_min_size
         console = Terminal(file=stream, force_terminal=True, on_broken_pipe=on_broken_pipe)
         self._progress = LiveProgress(
             LabelColumn(table_column=Column(ratio=2, no_wrap=True)),
-            BarColumn(bar_width=None, table_column=Column(ratio=1)),
-            DownloadColumn(binary_units=True, table_column=Column(justify="right", no_wrap=True)),
-            TextColumn("{task.fields[rate]}", justify="right", markup=False),
-            TextColumn("{task.fields[eta]}", justify="right", markup=False),
+            BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=4)),
+            TextColumn("{task.fields[percent]}", markup=False, justify="right", table_column=_fixed(PERCENT_WIDTH)),
+            TextColumn("{task.fields[bytes]}", markup=False, justify="right", table_column=_fixed(BYTES_WIDTH)),
+            TextColumn("{task.fields[rate]}", markup=False, justify="right", table_column=_fixed(RATE_WIDTH)),
+            TextColumn("{task.fields[time]}", markup=False, justify="right", table_column=_fixed(TIME_WIDTH)),
             console=console,
             auto_refresh=False,  # no refresh thread of rich's: drawn when ProgressDisplay says
             transient=True,
@@ -123,51 +149,80 @@ class LiveView:
             redirect_stderr=stream is sys.stderr,
         )
         self._total_task = self._progress.add_task(
-            self._total_description(), total=max(tally.total_bytes, 0), completed=0, is_total=True, rate="", eta=""
+            "total", total=max(tally.total_bytes, 1), is_total=True, percent="", bytes="", rate="", time=""
         )
         #: Key -> rich task of the file rows on screen, in screen order.
         self._rows: dict[str, TaskID] = {}
 
     def start(self, now: float) -> None:
         self._progress.live.start()  # not progress.start(), which draws a first frame before the rows are in
-        self.refresh(now)
+        self.update(now)
+        self.draw()
 
     def stop(self) -> None:
         """Clear the display; restore the cursor and the redirected stream."""
         with contextlib.suppress(OSError, ValueError):
             self._progress.stop()
 
-    def _total_description(self) -> str:
+    def _total_texts(self, now: float) -> dict[str, Any]:
         tally = self._tally
         failed = tally.statuses[FileStatus.FAILED]
-        return f"total {tally.files_done}/{tally.total_files} files" + (f", {failed} failed" if failed else "")
+        label = f"total {tally.files_done}/{tally.total_files} files"
+        per_second = tally.files_per_second(now)
+        if failed:
+            label += f", {failed} failed"
+        average = tally.average(now)
+        eta = tally.eta(tally.rate(now))
+        times = ""
+        if tally.completing and tally.completing == len(tally.in_flight):
+            times = "completing…"
+        elif eta is not None:
+            times = f"ETA {format_duration(eta)}"
+        summary = f"elapsed {format_duration(now - tally.start)}, {tally.files_text()}"
+        if per_second is not None and tally.files_done and tally.total_files > 1:
+            summary += f", {per_second:.1f} files/s"
+        self._progress.summary = summary
+        return {
+            "description": label,
+            "percent": f"{tally.percent()}%",
+            "bytes": f"{format_bytes(tally.settled)}/{format_bytes(tally.total_bytes)}",
+            "rate": f"avg {format_bytes(average)}/s" if average is not None else "",
+            "time": times,
+        }
 
-    def refresh(self, now: float) -> None:
-        """Bring the rows up to date and redraw: O(max_rows)."""
+    def update(self, now: float) -> None:
+        """Bring the rows up to date: O(files in flight) at most, O(max_rows) when the files are large."""
         progress, tally = self._progress, self._tally
         rows: dict[str, TaskID] = {}
-        for key, file in itertools.islice(tally.in_flight.items(), self._max_rows):
-            span = now - file.started
-            rate = file.done / span if span >= MIN_RATE_SPAN and file.done else None
-            rate_text, eta_text = _rate_texts(rate, file.size - file.done)
+        for key, file in tally.in_flight.items():
+            if len(rows) == self._max_rows:
+                break
+            if file.size < self._row_min_size:
+                continue
+            rate, times = _file_times(file, now)
+            fields: dict[str, Any] = {
+                "percent": f"{min(100, file.done * 100 // max(file.size, 1))}%",
+                "bytes": f"{format_bytes(file.done)}/{format_bytes(file.size)}",
+                "rate": rate,
+                "time": times,
+            }
             task = self._rows.pop(key, None)
             if task is None:
-                task = progress.add_task(
-                    printable(key), total=file.size, completed=file.done, rate=rate_text, eta=eta_text
-                )
+                task = progress.add_task(printable(key), total=file.size, completed=file.done, **fields)
             else:
-                progress.update(task, completed=file.done, rate=rate_text, eta=eta_text)
+                progress.update(task, completed=file.done, **fields)
             rows[key] = task
         for gone in self._rows.values():
             progress.remove_task(gone)
         self._rows = rows
         progress.hidden = len(tally.in_flight) - len(rows)
-        rate_text, eta_text = _rate_texts(tally.rate(now), tally.total_bytes - tally.settled)
+        texts = self._total_texts(now)
         progress.update(
             self._total_task,
-            description=self._total_description(),
-            completed=min(tally.settled, max(tally.total_bytes, 0)),
-            rate=rate_text,
-            eta=eta_text,
+            description=texts.pop("description"),
+            completed=min(tally.settled, max(tally.total_bytes, 1)) if tally.total_bytes else tally.percent() / 100,
+            **texts,
         )
-        progress.live.refresh()
+
+    def draw(self) -> None:
+        self._progress.live.refresh()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ._results import FileStatus, ProgressEvent
 
-__all__ = ["MIN_RATE_SPAN", "Tally", "format_bytes", "format_duration", "printable"]
+__all__ = ["MIN_RATE_SPAN", "InFlight", "Tally", "format_bytes", "format_duration", "printable"]
 
 #: Seconds of history behind the rate and the ETA.
 RATE_WINDOW = 20.0
@@ -56,7 +56,7 @@ def printable(text: str) -> str:
 
 
 @dataclass(slots=True)
-class _InFlight:
+class InFlight:
     size: int
     done: int
     started: float
@@ -83,7 +83,7 @@ class Tally:
         self.completing = 0
         self.statuses: collections.Counter[FileStatus] = collections.Counter()
         #: Files started and not finished, oldest first.
-        self.in_flight: dict[str, _InFlight] = {}
+        self.in_flight: dict[str, InFlight] = {}
         #: (time, bytes sent then), one every SAMPLE_EVERY seconds at most, oldest first.
         self._samples: collections.deque[tuple[float, int]] = collections.deque([(start, 0)])
 
@@ -106,7 +106,7 @@ class Tally:
             return
         file = self.in_flight.get(event.key)
         if file is None:
-            file = self.in_flight[event.key] = _InFlight(size=event.size, done=0, started=now)
+            file = self.in_flight[event.key] = InFlight(size=event.size, done=0, started=now)
             self.completing += file.sent_all
         if event.kind == "advanced":
             self.completing -= file.sent_all

@@ -412,6 +412,7 @@ async def _run(args: argparse.Namespace, config: IngestConfig, outcome: dict[str
                 plan = await ingestor.plan(args.sources, date=args.date)
                 outcome["plan"] = plan
                 with _display(args, plan) as display:
+                    outcome["display"] = display
                     report = await ingestor.ingest(plan, dry_run=args.dry_run, on_result=keep, on_progress=display)
             landed = await list_objects(endpoint.client, config.bucket)
             print(f"async-ingest: objects in s3://{config.bucket} on the trial endpoint:", file=sys.stderr)
@@ -426,6 +427,7 @@ async def _run(args: argparse.Namespace, config: IngestConfig, outcome: dict[str
         return await ingestor.ingest(plan, dry_run=True)
     async with ingestor:
         with _display(args, plan) as display:
+            outcome["display"] = display
             return await ingestor.ingest(plan, on_result=keep, on_progress=display)
 
 
@@ -447,6 +449,8 @@ async def _main_async(args: argparse.Namespace, config: IngestConfig, outcome: d
                     print(f"{show_cursor}async-ingest: interrupted again, exiting now", file=sys.stderr)
                     os._exit(EXIT_SIGINT if signum == signal.SIGINT else EXIT_SIGTERM)
                 outcome["signal"] = signum
+                if "display" in outcome:
+                    outcome["display"].stop()  # a live display is cleared, not left frozen above the message
                 print("async-ingest: interrupted, aborting uploads in flight…", file=sys.stderr)
                 run_scope.cancel()
 

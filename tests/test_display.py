@@ -286,9 +286,9 @@ def frames(output: str) -> list[list[str]]:
 
 def test_rich_shows_the_files_in_flight_up_to_the_cap_and_the_total(monkeypatch: pytest.MonkeyPatch) -> None:
     """50 files, 16 at a time, each in 4 parts: every frame has the total and at most MAX_FILE_ROWS file rows."""
-    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setenv("COLUMNS", "150")
     clock, out = FakeClock(), io.StringIO()
-    size, part = 4 * MiB, MiB
+    size, part = 40 * MiB, 10 * MiB
     keys = [f"Raw/Local/CSV/Category{i:02d}/2022/05/02/a-rather-long-file-name-number-{i:02d}.csv" for i in range(50)]
     pending, in_flight = list(keys), dict[str, int]()
     with ProgressDisplay(stream=out, mode="rich", total_files=50, total_bytes=50 * size, clock=clock) as display:
@@ -312,12 +312,14 @@ def test_rich_shows_the_files_in_flight_up_to_the_cap_and_the_total(monkeypatch:
     for frame in shown:
         assert frame[0].startswith("total "), frame
         assert sum("…" in line and ".csv" in line for line in frame) <= MAX_FILE_ROWS, frame
-        assert len(frame) <= 1 + MAX_FILE_ROWS + 1, frame
+        assert len(frame) <= 1 + MAX_FILE_ROWS + 2, frame
     assert any(sum(".csv" in line for line in frame) == MAX_FILE_ROWS for frame in shown)
     assert any(line == "+ 6 more in flight" for frame in shown for line in frame)
     # Keys are cut from the left, so the file name stays readable.
     assert any(
-        line.startswith("…ory00/2022/05/02/a-rather-long-file-name-number-00.csv ") for frame in shown for line in frame
+        line.startswith("…") and "/2022/05/02/a-rather-long-file-name-number-00.csv ━" in line
+        for frame in shown
+        for line in frame
     )
     assert any("total 50/50 files" in line or "MiB/s" in line for frame in shown for line in frame)
     # The live display is transient: it ends by showing the cursor again and erasing itself.
@@ -325,14 +327,116 @@ def test_rich_shows_the_files_in_flight_up_to_the_cap_and_the_total(monkeypatch:
     assert "\x1b[?25h" in output
 
 
+def live(total_files: int, total_bytes: int, *steps: ProgressEvent) -> list[list[str]]:
+    """Feed *steps* to a live display, one a second, and return the frames drawn (without blank lines)."""
+    clock, out = FakeClock(), io.StringIO()
+    with ProgressDisplay(
+        stream=out, mode="rich", total_files=total_files, total_bytes=total_bytes, clock=clock
+    ) as display:
+        for step in steps:
+            clock.now += 1
+            display(step)
+    return [[line for line in frame if line.strip()] for frame in frames(out.getvalue())]
+
+
+def bar_column(line: str) -> int:
+    return min(line.index(c) for c in "━╺╸" if c in line)
+
+
+def test_rich_columns_stay_put_as_files_finish(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bars start at one column whether two files are in flight or one, and whatever the key lengths."""
+    monkeypatch.setenv("COLUMNS", "120")
+    a, b = ("Raw/a-long-name-for-a-file.csv", 64 * MiB), ("Raw/b.csv", 32 * MiB)
+    steps = [started(*a), started(*b), advanced(*a, done=16 * MiB, advance=16 * MiB)]
+    steps += [advanced(*b, done=32 * MiB, advance=32 * MiB), finished(*b, done=32 * MiB, status=FileStatus.UPLOADED)]
+    shown = live(2, 96 * MiB, *steps, advanced(*a, done=32 * MiB, advance=16 * MiB))
+    rows = [line for frame in shown for line in frame if line.startswith(("total", "Raw/"))]
+    assert any(line.startswith("Raw/b.csv") for line in rows)
+    assert len({bar_column(line) for line in rows}) == 1
+    assert len({line.index("%") for line in rows}) == 1, rows
+
+
+def test_rich_shows_percent_elapsed_average_and_eta(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The total row: percentage, the final line's average rate, a labelled ETA; the last line the elapsed time."""
+    monkeypatch.setenv("COLUMNS", "120")
+    a = ("Raw/a.csv", 100 * MiB)
+    shown = live(1, 100 * MiB, started(*a), advanced(*a, done=20 * MiB, advance=20 * MiB))
+    total, row, last = shown[-1]
+    assert total.startswith("total 0/1 files")
+    assert "20%" in total
+    assert "20.0 MiB/100.0 MiB" in total
+    assert "avg 10.0 MiB/s" in total
+    assert total.endswith("ETA 8s")
+    assert row.startswith("Raw/a.csv")
+    assert "20%" in row
+    assert row.endswith("20.0 MiB/s      ETA 4s")
+    assert last == "elapsed 2s, 0 of 1 files done"
+
+
+def test_rich_says_completing_and_a_failure_does_not_fill_the_bar(monkeypatch: pytest.MonkeyPatch) -> None:
+    """All bytes sent, no result yet: completing…; then the file fails: the total counts what was sent."""
+    monkeypatch.setenv("COLUMNS", "120")
+    a, b = ("Raw/a.csv", 40 * MiB), ("Raw/b.csv", 40 * MiB)
+    sent = [advanced(*a, done=40 * MiB, advance=40 * MiB), advanced(*b, done=10 * MiB, advance=10 * MiB)]
+    shown = live(2, 80 * MiB, started(*a), started(*b), *sent, finished(*b, done=10 * MiB, status=FileStatus.FAILED))
+    before_failure = [frame for frame in shown if frame[0].startswith("total 0/2")][-1]
+    assert before_failure[1].startswith("Raw/a.csv")
+    assert before_failure[1].endswith("completing…")
+    assert "ETA" in before_failure[0]
+    total, _row, last = shown[-1]
+    assert "62%" in total
+    assert "50.0 MiB/80.0 MiB" in total
+    assert "1 failed" in total
+    assert total.endswith("completing…")
+    assert last.startswith("elapsed 5s, 1 of 2 files done (1 failed)")
+
+
+def test_rich_many_small_files_get_no_rows_of_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small files come and go too fast to read: the total row and a count instead of flickering rows."""
+    monkeypatch.setenv("COLUMNS", "120")
+    size = 100 * 1024
+    steps: list[ProgressEvent] = []
+    for n in range(20):
+        key = f"Raw/small-{n:02d}.json"
+        steps += [started(key, size), advanced(key, size, done=size, advance=size)]
+        steps.append(finished(key, size, done=size, status=FileStatus.FAILED if n == 3 else FileStatus.UPLOADED))
+    steps.append(started("Raw/small-20.json", size))
+    shown = live(21, 21 * size, *steps)
+    assert all(not line.startswith("Raw/") for frame in shown for line in frame)
+    total, more, last = shown[-1]
+    assert total.startswith("total 20/21 files, 1 failed")
+    assert more == "+ 1 more in flight"
+    assert last == "elapsed 1m01s, 20 of 21 files done (1 failed), 0.3 files/s"
+
+
+def test_rich_stop_clears_the_display_before_the_host_prints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """stop() erases the live area at once; events after it draw nothing, so a message printed next stands alone."""
+    monkeypatch.setenv("COLUMNS", "100")
+    clock, out = FakeClock(), io.StringIO()
+    a = ("Raw/a.csv", 40 * MiB)
+    with ProgressDisplay(stream=out, mode="rich", total_files=1, total_bytes=40 * MiB, clock=clock) as display:
+        display(started(*a))
+        clock.now = 1
+        display(advanced(*a, done=10 * MiB, advance=10 * MiB))
+        display.stop()
+        assert out.getvalue().endswith("\x1b[1A\x1b[2K")
+        stopped = len(out.getvalue())
+        out.write("async-ingest: interrupted, aborting uploads in flight…\n")
+        clock.now = 2
+        display(advanced(*a, done=20 * MiB, advance=10 * MiB))
+        display.tick()
+    assert out.getvalue()[stopped:] == "async-ingest: interrupted, aborting uploads in flight…\n"
+
+
 def test_rich_keys_are_not_markup_and_stay_on_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "100")
     clock, out = FakeClock(), io.StringIO()
-    with ProgressDisplay(stream=out, mode="rich", total_files=2, total_bytes=2, clock=clock) as display:
-        display(started("Raw/[bold]x[/bold].csv", 1))
-        display(started("Raw/new\nline.csv", 1))
+    size = 10 * MiB
+    with ProgressDisplay(stream=out, mode="rich", total_files=2, total_bytes=2 * size, clock=clock) as display:
+        display(started("Raw/[bold]x[/bold].csv", size))
+        display(started("Raw/new\nline.csv", size))
         clock.now = 1
-        display(advanced("Raw/[bold]x[/bold].csv", 1, done=1, advance=1))
+        display(advanced("Raw/[bold]x[/bold].csv", size, done=MiB, advance=MiB))
     text = ANSI.sub("", out.getvalue())
     assert "Raw/[bold]x[/bold].csv" in text
     assert "Raw/new?line.csv" in text
