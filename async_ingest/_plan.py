@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import glob
+import itertools
 import math
 import os
 import stat
@@ -26,8 +27,21 @@ class Source:
     """A file, directory or glob pattern to ingest, and how to pick and file what it holds.
 
     ``category`` None means: from each file's name (or its folder's, with ``category_from_parent``).
-    ``include``/``exclude`` are glob patterns matched against a file's path relative to the
-    directory (or its name); they apply to what directories and patterns expand to.
+
+    ``include``/``exclude`` are glob patterns that filter what a directory or a glob pattern
+    expands to (a file named on its own is always taken), one rule for both:
+
+    - a pattern without ``/`` matches the file's name, at any depth: ``*.tmp``;
+    - a pattern with ``/`` matches the file's path relative to the source's root (the
+      directory, or the glob pattern's leading part without wildcards: ``data`` for
+      ``data/*/*.csv``), from that root (a leading ``/`` changes nothing): ``2022/*.csv``;
+    - ``*``, ``?`` and ``[...]`` stay within one folder; ``**`` spans any number of folders:
+      ``2022/**``, ``**/tmp/*``;
+    - a pattern ending in ``/`` matches folders: it selects every file beneath a folder it
+      matches (``cache/`` at any depth, ``2022/05/`` from the root).
+
+    A file is taken when it matches an ``include`` pattern (or there are none) and no
+    ``exclude`` pattern.
     """
 
     path: Path
@@ -121,11 +135,48 @@ def _has_magic(text: str) -> bool:
     return any(ch in text for ch in "*?[")
 
 
+def _segments_match(pattern: Sequence[str], parts: Sequence[str]) -> bool:
+    """*parts* (a path cut at ``/``) matches *pattern* (cut likewise): ``**`` spans any number of parts."""
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        return any(_segments_match(pattern[1:], parts[start:]) for start in range(len(parts) + 1))
+    return bool(parts) and fnmatch(parts[0], pattern[0]) and _segments_match(pattern[1:], parts[1:])
+
+
+def _pattern_matches(pattern: str, relative: str) -> bool:
+    """*relative* (a file's path from its source's root, ``/``-separated) matches *pattern*, as ``Source`` says."""
+    parts = relative.split("/")
+    if pattern.endswith("/"):
+        folder = pattern.rstrip("/")
+        folders = parts[:-1]
+        if "/" not in folder:
+            return any(fnmatch(name, folder) for name in folders)
+        steps = folder.lstrip("/").split("/")
+        return any(_segments_match(steps, folders[:depth]) for depth in range(1, len(folders) + 1))
+    if "/" not in pattern:
+        return fnmatch(parts[-1], pattern)
+    return _segments_match(pattern.lstrip("/").split("/"), parts)
+
+
 def _selected(relative: str, source: Source) -> bool:
-    name = relative.rpartition("/")[2]
-    if source.include and not any(fnmatch(relative, p) or fnmatch(name, p) for p in source.include):
+    if source.include and not any(_pattern_matches(p, relative) for p in source.include):
         return False
-    return not any(fnmatch(relative, p) or fnmatch(name, p) for p in source.exclude)
+    return not any(_pattern_matches(p, relative) for p in source.exclude)
+
+
+def _fixed_prefix(pattern: str) -> Path:
+    """The leading folders of a glob pattern that hold no wildcard: its root for ``include``/``exclude``."""
+    parts = Path(pattern).parts
+    fixed = list(itertools.takewhile(lambda part: not _has_magic(part), parts[:-1]))
+    return Path(*fixed) if fixed else Path()
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.name
 
 
 def _walk(directory: Path, recursive: bool) -> list[Path]:
@@ -155,7 +206,10 @@ def _expand(source: Source) -> list[Source]:
     text = os.fspath(source.path)
     if _has_magic(text) and not source.path.exists():
         matches = [Path(m) for m in sorted(glob.glob(text, recursive=True))]
-        files = [m for m in matches if m.is_file() and not m.name.startswith(".") and _selected(m.name, source)]
+        root = _fixed_prefix(text)
+        files = [
+            m for m in matches if m.is_file() and not m.name.startswith(".") and _selected(_relative(m, root), source)
+        ]
         if not files:
             raise SourceError(f"{text}: pattern matches no files", path=text)
     elif source.path.is_dir():
@@ -174,7 +228,8 @@ def _expand(source: Source) -> list[Source]:
     for path in files:
         category = source.category
         if category is None and source.category_from_parent:
-            category = path.resolve().parent.name
+            # The folder as the user named it: abspath, not resolve(), which would follow a symlink.
+            category = Path(os.path.abspath(path)).parent.name
         expanded.append(Source(path, category))
     return expanded
 

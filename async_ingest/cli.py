@@ -51,6 +51,7 @@ def _display(args: argparse.Namespace, plan: RunPlan, clock: Callable[[], float]
         total_files=len(plan.uploads),
         total_bytes=sum(spec.size for spec in plan.uploads),
         clock=clock,
+        heartbeat=True,
     )
 
 
@@ -59,6 +60,7 @@ class _Outcome:
     """How the command's run ended: its report, or the run to ask for one, a signal, or a usage error."""
 
     run: Run | None = None
+    display: ProgressDisplay | None = None
     report: IngestReport | None = None
     signal: int | None = None
     error: IngestError | None = None
@@ -94,6 +96,7 @@ async def _ingest(args: argparse.Namespace, config: IngestConfig, outcome: _Outc
             async with ingestor:
                 outcome.run = run = ingestor.new_run(plan)
                 with _display(args, plan, run.clock) as display:
+                    outcome.display = display
                     outcome.report = await run.execute(on_progress=display)
         if client is not None:
             await _list_trial(client, config.bucket)
@@ -126,6 +129,8 @@ async def _main_async(args: argparse.Namespace, config: IngestConfig, outcome: _
                     print(f"{show_cursor}async-ingest: interrupted again, exiting now", file=sys.stderr)
                     os._exit(EXIT_SIGINT if signum == signal.SIGINT else EXIT_SIGTERM)
                 outcome.signal = signum
+                if outcome.display is not None:
+                    outcome.display.stop()  # a live display is cleared, not left frozen above the message
                 print("async-ingest: interrupted, aborting uploads in flight…", file=sys.stderr)
                 run_scope.cancel()
 

@@ -334,6 +334,8 @@ class FaultProxy:
         self._startup_error: BaseException | None = None
         self._port: int | None = None
         self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self._in_flight = 0
+        self._peak_in_flight = 0
 
     # -- public API
 
@@ -349,6 +351,28 @@ class FaultProxy:
         """A snapshot of every request seen so far, in arrival order."""
         with self._lock:
             return list(self._requests)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests whose head has arrived and whose answer has not been written yet."""
+        with self._lock:
+            return self._in_flight
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most requests that were in flight at once, so far."""
+        with self._lock:
+            return self._peak_in_flight
+
+    async def wait_received_async(self, fault: Fault) -> None:
+        """Until a request *fault* applies to has arrived whole, body and all (asyncio; polls)."""
+        while not any(r.fault is fault for r in self.requests):  # noqa: ASYNC110 - recorded on the proxy thread
+            await asyncio.sleep(0.005)
+
+    async def wait_idle_async(self) -> None:
+        """Until no request is in flight (asyncio; polls): bound it with ``anyio.fail_after``."""
+        while self.in_flight:  # noqa: ASYNC110 - counted on the proxy thread, no event to await
+            await asyncio.sleep(0.005)
 
     def add(self, fault: Fault) -> Fault:
         """Add a rule (after the existing ones) and return it."""
@@ -471,6 +495,17 @@ class FaultProxy:
             if error.partial.strip():
                 raise
             return False  # the client closed between requests
+        with self._lock:
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+        try:
+            return await self._serve_request(block, reader, writer)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    async def _serve_request(self, block: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Serve the request whose head is *block*; True to keep the connection for another."""
         request_line, headers = _parse_head(block)
         method, target, version = request_line.split(" ", 2)
         lower = _lower(headers)

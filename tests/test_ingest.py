@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import async_ingest
 from async_ingest import FileStatus, IngestConfig, Ingestor
 
 from .conftest import DAY, SMALL, MiB, RecordingClient, objects, open_uploads
+from .faultproxy import Fault, FaultProxy, hold_until
 
 pytestmark = pytest.mark.anyio
 
@@ -84,39 +86,38 @@ async def test_full_object_crc_matches_local_file(
     assert report.files[0].checksum == expected
 
 
-async def test_files_upload_concurrently(
-    s3_endpoint: str, bucket: str, client: Any, make_file: Callable[..., Path]
-) -> None:
-    """Requests of different files are in flight at the same time, in one task group."""
-    recorder = RecordingClient(client)
+async def test_files_upload_concurrently(proxy: FaultProxy, bucket: str, make_file: Callable[..., Path]) -> None:
+    """Requests of different files are in flight at the same time: each file's first part is held until all are."""
+    release = threading.Event()
+    held = proxy.add(Fault(hold_until(release, timeout=20), path="partNumber=1", times=None))
     sources = [make_file(f"f{i}.csv", 11 * MiB) for i in range(3)]
-    async with Ingestor(bucket=bucket, client=recorder, concurrency=6, **SMALL) as ingestor:
-        report = await ingestor.ingest(sources, date=DAY)
+    done: list[Any] = []
+
+    async def run(ingestor: Ingestor) -> None:
+        done.append(await ingestor.ingest(sources, date=DAY))
+
+    async with (
+        Ingestor(bucket=bucket, endpoint_url=proxy.url, concurrency=6, **SMALL) as ingestor,
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(run, ingestor)
+        with anyio.fail_after(15):
+            await held.wait_async(3)
+        assert proxy.in_flight >= 3
+        release.set()
+    (report,) = done
     assert report.ok
-    parts = [c for c in recorder.calls if c[0] == "upload_part"]
-    overlapping = {
-        frozenset((a[1], b[1])) for a in parts for b in parts if a[1] != b[1] and a[2] < b[3] and b[2] < a[3]
-    }
-    assert len(overlapping) >= 2, "parts of different files never overlapped in time"
+    firsts = {r.path.partition("?")[0] for r in proxy.requests if r.fault is held}
+    assert len(firsts) == 3, "the first parts of the three files were not in flight together"
 
 
-async def test_concurrency_limit_is_shared(
-    s3_endpoint: str, bucket: str, client: Any, make_file: Callable[..., Path]
-) -> None:
-    """No more than `concurrency` requests are in flight, across all files."""
-    recorder = RecordingClient(client)
+async def test_concurrency_limit_is_shared(proxy: FaultProxy, bucket: str, make_file: Callable[..., Path]) -> None:
+    """No more than `concurrency` requests of any kind are in flight, across all files (counted by the proxy)."""
     sources = [make_file(f"f{i}.csv", 16 * MiB) for i in range(3)]
-    async with Ingestor(bucket=bucket, client=recorder, concurrency=2, **SMALL) as ingestor:
+    async with Ingestor(bucket=bucket, endpoint_url=proxy.url, concurrency=2, **SMALL) as ingestor:
         assert (await ingestor.ingest(sources, date=DAY)).ok
-    events = sorted(
-        [(c[2], 1) for c in recorder.calls if c[0] == "upload_part"]
-        + [(c[3], -1) for c in recorder.calls if c[0] == "upload_part"]
-    )
-    in_flight = peak = 0
-    for _, delta in events:
-        in_flight += delta
-        peak = max(peak, in_flight)
-    assert peak == 2
+    assert len(proxy.requests) > 12
+    assert proxy.peak_in_flight == 2
 
 
 async def test_one_failing_file_does_not_stop_the_others(

@@ -151,3 +151,68 @@ def test_same_file_twice_lands_once(make_file: Callable[..., Path]) -> None:
     """Naming one file twice is not a conflict."""
     path = make_file("movies.csv", 1)
     assert len(plan_uploads([path, path], KEYS, part_size=8 * MiB, multipart_threshold=8 * MiB)) == 1
+
+
+@pytest.mark.parametrize("linked", ["file", "folder"])
+def test_category_from_parent_is_the_folder_named(
+    make_file: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, linked: str
+) -> None:
+    """A symbolic link is not followed to find the category: data/Movies/a.csv -> store/blob42/a.csv is Movies."""
+    target = make_file("store/blob42/a.csv", 10)
+    (tmp_path / "data").mkdir()
+    if linked == "file":
+        (tmp_path / "data/Movies").mkdir()
+        (tmp_path / "data/Movies/a.csv").symlink_to(target)
+    else:
+        (tmp_path / "data/Movies").symlink_to(target.parent, target_is_directory=True)
+    monkeypatch.chdir(tmp_path / "data")
+    for source in ["Movies/a.csv", tmp_path / "data/Movies/a.csv", tmp_path / "data/Movies", tmp_path / "data/*/a.csv"]:
+        (spec,) = plan_uploads(
+            [source], KEYS, part_size=8 * MiB, multipart_threshold=8 * MiB, category_from_parent=True
+        )
+        assert spec.category == "Movies", source
+
+
+TREE = ("a.csv", "b.tmp", "sub/c.csv", "sub/deep/d.csv", "cache/e.csv", "sub/cache/f.csv")
+
+
+@pytest.mark.parametrize("kind", ["directory", "glob"])
+@pytest.mark.parametrize(
+    ("include", "exclude", "expected"),
+    [
+        pytest.param((), (), TREE, id="everything"),
+        pytest.param(("*.csv",), (), tuple(f for f in TREE if f.endswith(".csv")), id="name-at-any-depth"),
+        pytest.param((), ("*.tmp",), tuple(f for f in TREE if f != "b.tmp"), id="exclude-name"),
+        pytest.param(("c.csv",), (), ("sub/c.csv",), id="whole-name-in-a-subfolder"),
+        pytest.param(("sub/*",), (), ("sub/c.csv",), id="star-stays-in-its-folder"),
+        pytest.param(("sub/**",), (), ("sub/c.csv", "sub/deep/d.csv", "sub/cache/f.csv"), id="double-star-spans"),
+        pytest.param(("/sub/*.csv",), (), ("sub/c.csv",), id="leading-slash"),
+        pytest.param(("**/deep/*",), (), ("sub/deep/d.csv",), id="double-star-first"),
+        pytest.param((), ("sub/*.csv",), tuple(f for f in TREE if f != "sub/c.csv"), id="path-from-the-root"),
+        pytest.param((), ("cache/",), ("a.csv", "b.tmp", "sub/c.csv", "sub/deep/d.csv"), id="folder-at-any-depth"),
+        pytest.param((), ("sub/cache/",), tuple(f for f in TREE if f != "sub/cache/f.csv"), id="folder-path"),
+        pytest.param(("*.csv",), ("sub/**",), ("a.csv", "cache/e.csv"), id="include-and-exclude"),
+    ],
+)
+def test_include_and_exclude_are_one_rule(
+    make_file: Callable[..., Path],
+    tmp_path: Path,
+    kind: str,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    expected: tuple[str, ...],
+) -> None:
+    """A directory and a glob pattern over the same files pick the same ones: names without '/', paths with it."""
+    for name in TREE:
+        make_file(f"src/{name}", 1)
+    source = tmp_path / "src" if kind == "directory" else tmp_path / "src/**/*"
+    specs = plan_uploads(
+        [source],
+        KEYS,
+        part_size=8 * MiB,
+        multipart_threshold=8 * MiB,
+        include=include,
+        exclude=exclude,
+        recursive=True,
+    )
+    assert sorted(spec.source.relative_to(tmp_path / "src").as_posix() for spec in specs) == sorted(expected)
