@@ -271,8 +271,8 @@ def _local_state(path: str, algo: Algorithm | None, part_size: int | None) -> tu
         os.close(fd)
 
 
-def _check(entry: ManifestFile, status: CheckStatus, **fields: Any) -> ObjectCheck:
-    return ObjectCheck(key=entry.key, source=entry.source, status=status, **fields)
+def _check(entry: ManifestFile, status: CheckStatus, detail: str = "", **fields: Any) -> ObjectCheck:
+    return ObjectCheck(key=entry.key, source=entry.source, status=status, detail=detail, **fields)
 
 
 class _Checker:
@@ -291,43 +291,31 @@ class _Checker:
         from ._transfer import EXPECTED_ERRORS, describe_error
 
         if not entry.landed:
-            return _check(entry, "not-landed", detail=f"the run reported it {entry.status}")
+            return _check(entry, "not-landed", f"the run reported it {entry.status}")
         algo = algorithm(entry.checksum_algorithm) if entry.checksum and entry.checksum_algorithm else None
         try:
             head = await self._head(entry.key)
         except EXPECTED_ERRORS as exc:
             message, _ = describe_error(exc, bucket=self._bucket, key=entry.key)
-            return _check(entry, "error", detail=message)
+            return _check(entry, "error", message)
         if head is None:
-            return _check(entry, "missing", detail="no such object")
+            return _check(entry, "missing", "no such object")
         checked: tuple[str, ...] = ("present", "size")
-        if head.get("ContentLength") != entry.size:
-            return _check(
-                entry,
-                "size",
-                expected=str(entry.size),
-                found=str(head.get("ContentLength")),
-                detail=f"{entry.size} bytes in the manifest, {head.get('ContentLength')} stored",
-                checked=checked,
-            )
+        if (length := head.get("ContentLength")) != entry.size:
+            detail = f"{entry.size} bytes in the manifest, {length} stored"
+            return _check(entry, "size", detail, expected=str(entry.size), found=str(length), checked=checked)
         if algo is None or entry.checksum is None:
             note = "no checksum in the manifest: only presence and size checked"
         else:
             checked += (algo.name,)
             stored = head.get(algo.parameter)
             if not _same_checksum(entry.checksum, stored):
-                return _check(
-                    entry,
-                    "checksum",
-                    expected=entry.checksum,
-                    found=stored,
-                    detail=f"stored {algo.name} is {stored or 'absent'}, the manifest's {entry.checksum}",
-                    checked=checked,
-                )
+                detail = f"stored {algo.name} is {stored or 'absent'}, the manifest's {entry.checksum}"
+                return _check(entry, "checksum", detail, expected=entry.checksum, found=stored, checked=checked)
             note = ""
         if self._against_local:
             return await self._check_local(entry, algo, checked, note)
-        return _check(entry, "ok", detail=note, checked=checked)
+        return _check(entry, "ok", note, checked=checked)
 
     async def _head(self, key: str, **extra: Any) -> dict[str, Any] | None:
         from botocore.exceptions import ClientError
@@ -374,30 +362,19 @@ class _Checker:
                 _local_state, entry.source, algo, part_size, limiter=self._readers
             )
         except OSError as exc:
-            return _check(entry, "local-missing", detail=f"{entry.source}: {exc.strerror or exc}", checked=checked)
+            return _check(entry, "local-missing", f"{entry.source}: {exc.strerror or exc}", checked=checked)
         checked += ("local size",)
         if size != entry.size:
-            return _check(
-                entry,
-                "local-changed",
-                expected=str(entry.size),
-                found=str(size),
-                detail=f"{entry.source} has {size} bytes, the manifest {entry.size}",
-                checked=checked,
-            )
+            detail = f"{entry.source} has {size} bytes, the manifest {entry.size}"
+            return _check(entry, "local-changed", detail, expected=str(entry.size), found=str(size), checked=checked)
         if algo is not None and entry.checksum is not None:
             checked += (f"local {algo.name}",)
             if checksum is None or not _same_checksum(entry.checksum, checksum):
-                return _check(
-                    entry,
-                    "local-changed",
-                    expected=entry.checksum,
-                    found=checksum,
-                    detail=f"{entry.source}: its {algo.name} is {checksum}, the manifest's {entry.checksum}"
-                    + (f" (parts of {part_size} bytes, from {origin})" if part_size else ""),
-                    checked=checked,
-                )
-        return _check(entry, "ok", detail=note, checked=checked)
+                detail = f"{entry.source}: its {algo.name} is {checksum}, the manifest's {entry.checksum}"
+                if part_size:
+                    detail += f" (parts of {part_size} bytes, from {origin})"
+                return _check(entry, "local-changed", detail, expected=entry.checksum, found=checksum, checked=checked)
+        return _check(entry, "ok", note, checked=checked)
 
 
 async def verify_manifest(
@@ -415,6 +392,8 @@ async def verify_manifest(
     needed only to recompute a local file's composite (multipart SHA-256) checksum when
     neither the manifest nor S3 says how the object was cut.
     """
+    if concurrency < 1:
+        raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
     manifest = await read_manifest(client, bucket=bucket, key=manifest_key)
     checker = _Checker(client, manifest.bucket, against_local=against_local, part_size=part_size)
     checks: list[ObjectCheck | None] = [None] * len(manifest.files)

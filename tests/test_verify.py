@@ -209,6 +209,8 @@ async def test_library_call_with_a_borrowed_client(
     assert verified.to_dict()["summary"] == {"files": 1, "ok": 1}
     with pytest.raises(ManifestError, match="no such object"):
         await verify_manifest(client, bucket=bucket, manifest_key="Raw/Local/_manifests/nope.json")
+    with pytest.raises(ConfigError, match="concurrency must be at least 1"):
+        await verify_manifest(client, bucket=bucket, manifest_key=report.manifest_key, concurrency=0)
 
 
 @pytest.mark.parametrize(
