@@ -370,7 +370,7 @@ class _Checker:
         if algo is not None and entry.checksum is not None:
             checked += (f"local {algo.name}",)
             if checksum is None or not _same_checksum(entry.checksum, checksum):
-                detail = f"{entry.source}: its {algo.name} is {checksum}, the manifest's {entry.checksum}"
+                detail = f"{entry.source}: {algo.name} {checksum}, the manifest's {entry.checksum}"
                 if part_size:
                     detail += f" (parts of {part_size} bytes, from {origin})"
                 return _check(entry, "local-changed", detail, expected=entry.checksum, found=checksum, checked=checked)

@@ -181,6 +181,20 @@ def test_composite_part_size_from_the_configured_one(
         assert "part size is unknown" in document["checks"][0]["detail"]
 
 
+def test_a_rerun_that_skipped_everything_verifies(
+    s3_endpoint: str, verify: Verify, bucket: str, make_file: Callable[..., Path]
+) -> None:
+    """A second run's manifest lists its files as skipped, with the stored checksums; they verify."""
+    paths = [make_file("movies.csv", 11 * MiB), make_file("series.csv", 4000)]
+    _ingest(s3_endpoint, bucket, paths, checksum="crc32c")
+    again = _ingest(s3_endpoint, bucket, paths, checksum="crc32c")
+    assert [result.status.value for result in again.files] == ["skipped", "skipped"]
+    code, document, err = verify(f"s3://{bucket}/{again.manifest_key}", "--against-local")
+    assert code == 0, err
+    assert document is not None
+    assert [check["checked"][-1] for check in document["checks"]] == ["local crc32c", "local crc32c"]
+
+
 def test_files_the_run_did_not_land_are_shown_not_failed(
     landed: Callable[..., IngestReport], verify: Verify, bucket: str, s3: Any
 ) -> None:
