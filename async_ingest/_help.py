@@ -33,6 +33,9 @@ examples:
     docker run --rm -v "$PWD/data:/data:ro" -e ASYNC_INGEST_BUCKET=lake \\
       -e AWS_ACCESS_KEY_ID -e AWS_SECRET_ACCESS_KEY -e AWS_REGION async-ingest
 
+checking a run afterwards:
+  async-ingest verify MANIFEST   (see async-ingest verify --help)
+
 exit codes:
   0 every file uploaded or skipped; 1 a file failed (the others still land);
   2 usage or configuration error (nothing was uploaded); 130 interrupted (143 on SIGTERM)

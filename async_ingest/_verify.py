@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 
 from ._config import CHECKSUMS, IngestConfig, validate_bucket_name
+from ._errors import describe_error, expected_errors
 from ._exceptions import ConfigError
 from ._keys import check_piece
 from ._plan import adjust_part_size
@@ -214,13 +215,12 @@ def parse_manifest(data: bytes, *, where: str) -> Manifest:
 
 async def read_manifest(client: Any, *, bucket: str, key: str) -> Manifest:
     """Fetch and parse the manifest at s3://*bucket*/*key*; raises ManifestError."""
-    from ._transfer import EXPECTED_ERRORS, describe_error
 
     where = f"s3://{bucket}/{key}"
     try:
         response = await client.get_object(Bucket=bucket, Key=key)
         data = await response["Body"].read()
-    except EXPECTED_ERRORS as exc:
+    except expected_errors() as exc:
         message, code = describe_error(exc, bucket=bucket, key=key)
         if code in ("NoSuchKey", "404"):
             message = "no such object (check the run id, --date and the manifest layout)"
@@ -288,14 +288,13 @@ class _Checker:
     async def check(self, entry: ManifestFile) -> ObjectCheck:
         """Verify one file of the manifest."""
         from ._checksum import algorithm
-        from ._transfer import EXPECTED_ERRORS, describe_error
 
         if not entry.landed:
             return _check(entry, "not-landed", f"the run reported it {entry.status}")
         algo = algorithm(entry.checksum_algorithm) if entry.checksum and entry.checksum_algorithm else None
         try:
             head = await self._head(entry.key)
-        except EXPECTED_ERRORS as exc:
+        except expected_errors() as exc:
             message, _ = describe_error(exc, bucket=self._bucket, key=entry.key)
             return _check(entry, "error", message)
         if head is None:
@@ -334,11 +333,10 @@ class _Checker:
         """The part size of a composite-checksum object, and where it came from."""
         if entry.part_size is not None:
             return entry.part_size, "the manifest"
-        from ._transfer import EXPECTED_ERRORS
 
         try:
             first = await self._head(entry.key, PartNumber=1)
-        except EXPECTED_ERRORS:
+        except expected_errors():
             first = None
         if first is not None and first.get("PartsCount") == entry.parts and first.get("ContentLength"):
             return int(first["ContentLength"]), "S3's first part"

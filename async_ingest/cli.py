@@ -23,6 +23,7 @@ from ._exceptions import IngestError, WorkerError
 from ._logs import configure_logging
 from ._output import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, emit, exit_code
 from ._results import IngestReport
+from ._verify_output import is_verify_command, verify_main
 
 if TYPE_CHECKING:
     from ._display import ProgressDisplay
@@ -178,8 +179,11 @@ def _usage_error(message: str) -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if is_verify_command(arguments):
+        return verify_main(arguments[1:])
     try:
-        args, settings = parse_command_line(argv)
+        args, settings = parse_command_line(arguments)
     except IngestError as exc:
         _usage_error(str(exc))
     if args.print_config:

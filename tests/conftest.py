@@ -166,7 +166,7 @@ def open_uploads(s3: Any, bucket: str) -> list[dict[str, Any]]:
 
 
 def run_cli(
-    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 120
+    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 120, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run `python -m async_ingest ARGS` with the test's environment."""
     return subprocess.run(
@@ -176,6 +176,7 @@ def run_cli(
         env={**os.environ, **(env or {})},
         timeout=timeout,
         check=False,
+        cwd=cwd,
     )
 
 

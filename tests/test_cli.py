@@ -431,3 +431,24 @@ def test_bad_flag_value_is_one_line_and_a_pointer(args: list[str], message: str)
     first, second = done.stderr.splitlines()
     assert first.startswith(f"async-ingest: error: {message}")
     assert second == "see 'async-ingest --help'"
+
+
+def test_verify_subcommand_and_a_source_named_verify(
+    endpoint_env: dict[str, str], bucket: str, s3: Any, tmp_path: Path
+) -> None:
+    """`verify` as the first word runs the check; `./verify` is still a file to ingest."""
+    (tmp_path / "verify").write_text("a|b\n")
+    landed = run_cli(
+        "--bucket", bucket, "--date", "2022-05-02", "--format", "CSV", "./verify", cwd=tmp_path, env=endpoint_env
+    )
+    assert landed.returncode == 0, landed.stderr
+    assert "Raw/Local/CSV/Verify/2022/05/02/verify" in objects(s3, bucket)
+    (manifest,) = [
+        item["Key"] for item in s3.list_objects_v2(Bucket=bucket, Prefix="Raw/Local/_manifests/")["Contents"]
+    ]
+    checked = run_cli("verify", f"s3://{bucket}/{manifest}", env=endpoint_env)
+    assert checked.returncode == 0, checked.stderr
+    assert "ok" in checked.stdout
+    bad = run_cli("verify", "s3:/nothing", env=endpoint_env)
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1, bad.stderr
