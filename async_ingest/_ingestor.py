@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self, Unpack
 
 import anyio
 
 from ._buffers import BufferPool
 from ._client import open_client
-from ._config import IngestConfig
+from ._config import IngestConfig, IngestSettings
 from ._exceptions import ConfigError
 from ._plan import RunPlan, Source, plan_uploads
 from ._results import FileStatus, IngestReport
@@ -66,7 +66,7 @@ class Ingestor:
         *,
         bucket: str | None = None,
         client: S3Client | None = None,
-        **settings: Any,
+        **settings: Unpack[IngestSettings],
     ) -> None:
         if config is None:
             if bucket is None:
@@ -252,7 +252,7 @@ async def ingest(
     client: S3Client | None = None,
     on_result: ResultCallback | None = None,
     on_progress: ProgressCallback | None = None,
-    **settings: Any,
+    **settings: Unpack[IngestSettings],
 ) -> IngestReport:
     """Ingest *sources* into *bucket* in one call; see :class:`IngestConfig` for *settings*.
 
