@@ -31,9 +31,8 @@ if TYPE_CHECKING:
 __all__ = ["Ingestor", "RunPlan", "ingest"]
 
 #: File reads (and their checksums) in worker threads at once, per Ingestor.  Two keep up with
-#: ~600 MB/s of uploads on 2 cores; more only compete with the event-loop thread for the CPU and
-#: the GIL (movies/series, 4 alternating runs: heartbeat max lag 22-31 ms with up to 40 reads at
-#: once, 6-9 ms with 2, transfer no slower).
+#: the network on a small machine; more only compete with the event-loop thread for the CPU and
+#: the GIL, which shows as lag on the host's loop (docs/benchmarks.md has the measurements).
 READERS = 2
 
 SourceArg = str | os.PathLike[str] | Source
@@ -95,8 +94,8 @@ class Ingestor:
         self._state = _State.OPENED
         self._slots = anyio.Semaphore(self.config.concurrency)
         self._readers = anyio.CapacityLimiter(READERS)
-        # The upload machinery (awscrt's checksums, botocore's errors, the worker pool): ~20-40 ms of
-        # imports, done off the loop; `import async_ingest` (and --help) stays without them.
+        # The upload machinery (awscrt's checksums, botocore's errors, the worker pool): imports
+        # that would stall the loop, done in a thread; `import async_ingest` (and --help) stays without them.
         for module in ("_transfer", "_workers"):
             await anyio.to_thread.run_sync(importlib.import_module, f"{__package__}.{module}")
         if self._borrowed is None:
