@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ._endpoint import validate_endpoint_url
 from ._exceptions import ConfigError
 from ._keys import LAYOUTS, KeyBuilder
 
@@ -137,6 +138,8 @@ class IngestConfig:
 
     def __post_init__(self) -> None:
         validate_bucket_name(self.bucket)
+        if self.endpoint_url is not None:
+            validate_endpoint_url(self.endpoint_url)
         if self.layout not in LAYOUTS and "{" not in self.layout:
             names = ", ".join(LAYOUTS)
             raise ConfigError(f"unknown layout {self.layout!r}: use one of {names} or a template with {{fields}}")
