@@ -7,6 +7,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ._endpoint import redact_url
 from ._exceptions import IngestFailedError
 
 __all__ = ["FileResult", "FileStatus", "IngestReport", "ProgressEvent"]
@@ -143,7 +144,7 @@ class IngestReport:
         return {
             "run_id": self.run_id,
             "bucket": self.bucket,
-            "endpoint_url": self.endpoint_url,
+            "endpoint_url": self.endpoint_url and redact_url(self.endpoint_url),
             "date": self.date.isoformat(),
             "dry_run": self.dry_run,
             "started_at": self.started_at.isoformat(),
