@@ -117,8 +117,8 @@ async def open_client(config: IngestConfig, stack: AsyncExitStack, **credentials
         max_pool_connections=config.concurrency,
         request_checksum_calculation=config.request_checksum_calculation,
         response_checksum_validation="when_required",
-        connect_timeout=10,
-        read_timeout=120,
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
         s3=s3_settings,
         user_agent=user_agent(),
     )

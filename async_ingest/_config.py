@@ -105,7 +105,12 @@ class IngestConfig:
     request_checksum_calculation: Literal["when_supported", "when_required"] = "when_required"
     addressing_style: Literal["auto", "path", "virtual"] = "auto"
     #: Total attempts per request (botocore's standard retry mode).
-    max_attempts: int = 5
+    max_attempts: int = 3
+    #: Seconds to wait for a connection to the endpoint.
+    connect_timeout: float = 10.0
+    #: Seconds to wait for the next bytes of a response (not for the whole response): S3 keeps
+    #: long requests such as CompleteMultipartUpload alive by sending whitespace as it works.
+    read_timeout: float = 60.0
     #: Seconds the abort of an interrupted multipart upload may take.
     abort_timeout: float = 10.0
     #: IANA time zone whose "today" is the default processing date (None: the local zone).
@@ -177,6 +182,10 @@ class IngestConfig:
         KeyBuilder(date=datetime.date(2000, 1, 1), layout=self.manifest_layout, zone=self.zone, origin=self.origin)
         if not 1 <= self.max_attempts <= 20:
             raise ConfigError(f"max attempts must be between 1 and 20, got {self.max_attempts}")
+        for name in ("connect_timeout", "read_timeout"):
+            seconds = getattr(self, name)
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds < float("inf"):
+                raise ConfigError(f"{name.replace('_', ' ')} must be a positive number of seconds, got {seconds!r}")
         if self.abort_timeout <= 0:
             raise ConfigError(f"abort timeout must be positive, got {self.abort_timeout}")
 
