@@ -42,7 +42,7 @@ _SECRET_PATTERNS = re.compile(
         | X-Amz-Security-Token['"]?\s*[:=]\s*b?['"]?                # header (dict repr) or query
         | aws_(?:secret_access_key|session_token|security_token)['"]?\s*[:=]\s*['"]?
       )[^\s'",&;}]+
-    | \b(?:AKIA|ASIA)[A-Z0-9]{12,}\b                                # an access key id anywhere
+    | \b(?-i:(?:AKIA|ASIA)[A-Z0-9]{12,})\b                          # an access key id anywhere
     """
 )
 

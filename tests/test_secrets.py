@@ -125,6 +125,7 @@ def test_report_shows_endpoint_without_its_password() -> None:
             id="url-userinfo",
         ),
         pytest.param("uploaded Raw/Local/CSV/Movies/movies.csv", "uploaded Raw/Local/CSV/Movies/movies.csv", id="kept"),
+        pytest.param("Raw/Local/CSV/Asiapacificregion2022.csv", "Raw/Local/CSV/Asiapacificregion2022.csv", id="word"),
     ],
 )
 def test_redactor_patterns(text: str, shown: str) -> None:
