@@ -131,7 +131,7 @@ async def open_client(config: IngestConfig, stack: AsyncExitStack, **credentials
         # Plain-HTTP endpoints need no TLS context; building one (loading the CA bundle) would
         # block the event loop for 30-170 ms on the first request.
         plain_http = (config.endpoint_url or "").startswith("http://")
-        return await stack.enter_async_context(
+        client = await stack.enter_async_context(
             session.client(
                 "s3",
                 endpoint_url=config.endpoint_url,
@@ -142,3 +142,11 @@ async def open_client(config: IngestConfig, stack: AsyncExitStack, **credentials
     except BotoCoreError as exc:
         # ProfileNotFound, an unreadable or malformed config file, an invalid endpoint URL…
         raise ConfigError(f"AWS configuration: {exc}") from None
+    # botocore asks for "100 Continue" before each file-like body (parts, large files);
+    # aiohttp waits for it with no timeout at all (botocore's own HTTP client sends the body
+    # after 1 s), so a request to an endpoint that stopped answering would wait forever.
+    # Without the header, the read timeout bounds the wait for the answer.
+    from botocore.handlers import add_expect_header
+
+    client.meta.events.unregister("before-call.s3", add_expect_header)
+    return client

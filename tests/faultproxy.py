@@ -136,7 +136,7 @@ class HoldUntil(Action):
 
 @dataclass(frozen=True)
 class NeverAnswer(Action):
-    """Read the whole request, then send nothing back (the connection stays open) until the proxy stops."""
+    """Read the request, then send nothing back (not even ``100 Continue``) until the proxy stops."""
 
 
 @dataclass(frozen=True)
@@ -488,6 +488,9 @@ class FaultProxy:
         action = fault.action if fault is not None else None
 
         if "100-continue" in lower.get("expect", "").lower():
+            if isinstance(action, NeverAnswer):  # not even "100 Continue": the body never comes
+                self._record(method, target, lower, 0, fault)
+                await self._hang()
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             await writer.drain()
 

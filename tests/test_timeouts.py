@@ -11,7 +11,7 @@ import pytest
 import async_ingest
 from async_ingest import ConfigError, FileStatus, IngestConfig
 
-from .conftest import DAY, objects
+from .conftest import DAY, SMALL, objects, open_uploads
 from .faultproxy import Action, Fault, FaultProxy, never_answer, stall_mid_response
 
 pytestmark = pytest.mark.anyio
@@ -54,6 +54,31 @@ async def test_timeouts_reach_the_client(proxy: FaultProxy, bucket: str, make_fi
     result = await ingest_one(proxy, bucket, make_file("movies.csv", 10), read_timeout=0.5, max_attempts=2)
     assert result.error_code == "ReadTimeoutError"
     assert silent.applied == 2
+
+
+@pytest.mark.timeout(30)
+async def test_silent_endpoint_fails_parts_and_manifest_too(
+    proxy: FaultProxy, bucket: str, s3: Any, make_file: Callable[..., Path]
+) -> None:
+    """Bodies sent with 'Expect: 100-continue' (parts, the manifest) do not wait forever for a silent endpoint."""
+    silent = proxy.add(Fault(never_answer(), method="PUT", times=None))
+    report = await async_ingest.ingest(
+        [make_file("movies.csv", 11 * 2**20)],
+        bucket=bucket,
+        endpoint_url=proxy.url,
+        date=DAY,
+        read_timeout=1,
+        max_attempts=1,
+        **SMALL,
+    )
+    assert report.files[0].error_code == "ReadTimeoutError"
+    assert report.files[0].error is not None
+    assert "partNumber=" in report.files[0].error
+    [manifest_error] = report.errors
+    assert manifest_error.startswith("could not write s3://")
+    assert manifest_error.endswith(f'.json: Read timeout on endpoint URL: "{proxy.url}/{bucket}/{report.manifest_key}"')
+    assert silent.applied >= 2
+    assert open_uploads(s3, bucket) == []
 
 
 def test_default_timeouts() -> None:
