@@ -7,12 +7,14 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ._exceptions import ConfigError
 from ._keys import LAYOUTS, KeyBuilder
-from ._options import Setting, about
+from ._landing import check_source_actions
+from ._options import PATH, Setting, about
 from ._parse import BOOL, COUNT, METADATA, PATTERNS, SECONDS, SIZE, TEXT, choice, format_size
 
 __all__ = ["CHECKSUMS", "IngestConfig", "IngestSettings", "validate_bucket_name"]
@@ -225,6 +227,20 @@ class IngestConfig:
             "choosing files",
         ),
     )
+    # Landing-zone semantics: what becomes of a source once its object is in place and verified.
+    move_source: Path | None = field(
+        default=None,
+        metadata=about(
+            PATH,
+            "move each file that landed into DIR, under its path relative to its source (created if its parent exists)",
+            "choosing files",
+            metavar="DIR",
+        ),
+    )
+    delete_source: bool = field(
+        default=False,
+        metadata=about(BOOL, "delete each file that landed (uploaded, or skipped as identical)", "choosing files"),
+    )
 
     def __post_init__(self) -> None:
         validate_bucket_name(self.bucket)
@@ -270,6 +286,7 @@ class IngestConfig:
             raise ConfigError(f"max attempts must be between 1 and 20, got {self.max_attempts}")
         if self.abort_timeout <= 0:
             raise ConfigError(f"abort timeout must be positive, got {self.abort_timeout}")
+        check_source_actions(self.move_source, self.delete_source)
 
     def today(self) -> datetime.date:
         """Today's date in the configured time zone: the default processing date."""
@@ -328,3 +345,5 @@ class IngestSettings(TypedDict, total=False):
     exclude: tuple[str, ...]
     recursive: bool
     category_from_parent: bool
+    move_source: Path | None
+    delete_source: bool

@@ -19,7 +19,8 @@ from ._buffers import BufferPool
 from ._client import open_client
 from ._config import IngestConfig
 from ._exceptions import ConfigError
-from ._plan import RunPlan, Source, plan_uploads
+from ._landing import check_landing_zone
+from ._plan import RunPlan, Source, plan_uploads, source_roots
 from ._results import FileStatus, IngestReport
 from ._run import ProgressCallback, Resources, ResultCallback, Run, utcnow
 from ._sweep import StaleUpload, sweep_uploads
@@ -97,7 +98,7 @@ class Ingestor:
         self._readers = anyio.CapacityLimiter(READERS)
         # The upload machinery (awscrt's checksums, botocore's errors, the worker pool): ~20-40 ms of
         # imports, done off the loop; `import async_ingest` (and --help) stays without them.
-        for module in ("_transfer", "_workers"):
+        for module in ("_transfer", "_workers", "_settle"):
             await anyio.to_thread.run_sync(importlib.import_module, f"{__package__}.{module}")
         if self._borrowed is None:
             async with AsyncExitStack() as stack:
@@ -163,6 +164,7 @@ class Ingestor:
                 category_from_parent=self.config.category_from_parent,
             )
         )
+        await anyio.to_thread.run_sync(lambda: check_landing_zone(self.config.move_source, source_roots(sources)))
         return RunPlan(
             run_id=_new_run_id(now),
             bucket=self.config.bucket,
