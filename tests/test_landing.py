@@ -223,6 +223,7 @@ def test_both_actions_at_once_are_refused() -> None:
     ("flags", "expected"),
     [
         pytest.param(["--move-source", "done", "--delete-source"], "exclude each other", id="both"),
+        pytest.param(["--local", "--delete-source"], "--delete-source with --local would lose the files", id="local"),
         pytest.param(["--move-source", "data"], "is inside the source data or holds it", id="the-source"),
         pytest.param(["--move-source", "data/done"], "is inside the source data", id="inside-the-source"),
         pytest.param(["--move-source", "."], "is inside the source data or holds it", id="holds-the-source"),
