@@ -73,14 +73,25 @@ def _copy_across(source: Path, target: Path, size: int) -> None:
         os.link(temporary, target)  # FileExistsError if a file appeared there meanwhile
     finally:
         temporary.unlink(missing_ok=True)
-    os.unlink(source)
+    _drop(source, target)
+
+
+def _drop(source: Path, target: Path) -> None:
+    """Delete *source*, now also at *target*; if it cannot be deleted, take *target* back and raise."""
+    try:
+        os.unlink(source)
+    except OSError:
+        target.unlink(missing_ok=True)
+        raise
 
 
 def _move(spec: UploadSpec, target: Path) -> None:
     """Move the source to *target*, never replacing a file there (FileExistsError)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        os.link(spec.source, target)  # atomic, and fails rather than replace what is there
+        # Atomic, and fails rather than replace what is there.  For a symbolic link, DIR gets the
+        # file it points to (a link there would dangle if relative) and the link is removed.
+        os.link(spec.source, target)
     except FileExistsError:
         raise
     except OSError as exc:
@@ -92,7 +103,7 @@ def _move(spec: UploadSpec, target: Path) -> None:
             raise FileExistsError(errno.EEXIST, "file exists", os.fsdecode(target)) from None
         os.rename(spec.source, target)
         return
-    os.unlink(spec.source)
+    _drop(spec.source, target)
 
 
 def settle_source(spec: UploadSpec, *, move_source: Path | None, delete_source: bool) -> SourceOutcome:
@@ -102,10 +113,10 @@ def settle_source(spec: UploadSpec, *, move_source: Path | None, delete_source: 
     """
     if move_source is None and not delete_source:
         return SourceOutcome()
-    reason = _still_planned(spec)
-    if reason is not None:
-        return SourceOutcome(note=reason)
     try:
+        reason = _still_planned(spec)
+        if reason is not None:
+            return SourceOutcome(note=reason)
         if move_source is None:
             os.unlink(spec.source)
             return SourceOutcome(action="deleted")

@@ -159,6 +159,30 @@ async def test_a_file_changed_after_it_was_sent_is_left(
     assert [r.getMessage() for r in caplog.records] == [f"{movies}: {result.source_note}"]
 
 
+async def test_a_file_replaced_after_it_was_sent_is_left(
+    s3_endpoint: str, bucket: str, tmp_path: Path, make_file: Callable[..., Path]
+) -> None:
+    """A file replaced by another of the same size since it was planned (a new inode) is not moved."""
+    movies = make_file("in/movies.csv", 100)
+    stat = movies.stat()
+
+    def replace(event: ProgressEvent) -> None:
+        if event.kind == "advanced":
+            newer = make_file("in/newer.csv", 100)
+            os.utime(newer, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+            newer.replace(movies)
+
+    done = tmp_path / "done"
+    async with Ingestor(bucket=bucket, endpoint_url=s3_endpoint, move_source=done) as ingestor:
+        report = await ingestor.ingest([movies], date=DAY, on_progress=replace)
+    [result] = report.files
+    assert (result.status, result.source_action, result.moved_to) == (FileStatus.UPLOADED, None, None)
+    assert result.source_note is not None
+    assert "changed since it was planned" in result.source_note
+    assert movies.exists()
+    assert not done.exists()
+
+
 async def test_a_name_taken_in_the_landing_folder_is_left(
     s3_endpoint: str, bucket: str, tmp_path: Path, make_file: Callable[..., Path]
 ) -> None:
