@@ -157,6 +157,10 @@ def config_from_args(args: argparse.Namespace, settings: Settings) -> IngestConf
         raise ConfigError(
             f"--local runs in one process (the trial endpoint lives in it): drop workers={config.workers}"
         )
+    if args.local and config.delete_source:
+        raise ConfigError(
+            "--delete-source with --local would lose the files: the trial endpoint's data ends with the run"
+        )
     return config
 
 

@@ -7,13 +7,15 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ._endpoint import validate_endpoint_url
 from ._exceptions import ConfigError
 from ._keys import LAYOUTS, KeyBuilder
-from ._options import Setting, about
+from ._landing import check_source_actions
+from ._options import PATH, Setting, about
 from ._parse import BOOL, COUNT, METADATA, PATTERNS, SECONDS, SIZE, TEXT, choice, format_size
 
 __all__ = ["CHECKSUMS", "IngestConfig", "IngestSettings", "validate_bucket_name"]
@@ -234,6 +236,20 @@ class IngestConfig:
             "choosing files",
         ),
     )
+    # Landing-zone semantics: what becomes of a source once its object is in place and verified.
+    move_source: Path | None = field(
+        default=None,
+        metadata=about(
+            PATH,
+            "move each file that landed into DIR, under its path relative to its source (created if its parent exists)",
+            "choosing files",
+            metavar="DIR",
+        ),
+    )
+    delete_source: bool = field(
+        default=False,
+        metadata=about(BOOL, "delete each file that landed (uploaded, or skipped as identical)", "choosing files"),
+    )
 
     def __post_init__(self) -> None:
         validate_bucket_name(self.bucket)
@@ -285,6 +301,7 @@ class IngestConfig:
                 raise ConfigError(f"{name.replace('_', ' ')} must be a positive number of seconds, got {seconds!r}")
         if self.abort_timeout <= 0:
             raise ConfigError(f"abort timeout must be positive, got {self.abort_timeout}")
+        check_source_actions(self.move_source, self.delete_source)
 
     def today(self) -> datetime.date:
         """Today's date in the configured time zone: the default processing date."""
@@ -345,3 +362,5 @@ class IngestSettings(TypedDict, total=False):
     exclude: tuple[str, ...]
     recursive: bool
     category_from_parent: bool
+    move_source: Path | None
+    delete_source: bool

@@ -19,7 +19,8 @@ from ._buffers import BufferPool
 from ._client import open_client
 from ._config import IngestConfig, IngestSettings
 from ._exceptions import ConfigError
-from ._plan import RunPlan, Source, plan_uploads
+from ._landing import check_landing_zone
+from ._plan import RunPlan, Source, plan_uploads, source_roots
 from ._results import FileStatus, IngestReport
 from ._run import ProgressCallback, Resources, ResultCallback, Run, utcnow
 from ._sweep import StaleUpload, sweep_uploads
@@ -96,7 +97,7 @@ class Ingestor:
         self._readers = anyio.CapacityLimiter(READERS)
         # The upload machinery (awscrt's checksums, botocore's errors, the worker pool): imports
         # that would stall the loop, done in a thread; `import async_ingest` (and --help) stays without them.
-        for module in ("_transfer", "_workers"):
+        for module in ("_transfer", "_workers", "_settle"):
             await anyio.to_thread.run_sync(importlib.import_module, f"{__package__}.{module}")
         if self._borrowed is None:
             async with AsyncExitStack() as stack:
@@ -162,6 +163,7 @@ class Ingestor:
                 category_from_parent=self.config.category_from_parent,
             )
         )
+        await anyio.to_thread.run_sync(lambda: check_landing_zone(self.config.move_source, source_roots(sources)))
         return RunPlan(
             run_id=_new_run_id(now),
             bucket=self.config.bucket,

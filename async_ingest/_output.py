@@ -77,6 +77,18 @@ def summary_line(report: IngestReport) -> str:
     return f"{head}; {_human_size(sent)} sent in {report.duration:.2f}s{rate}"
 
 
+def _landing_line(report: IngestReport) -> str:
+    """``sources: 2 moved, 1 left in place``: what --move-source or --delete-source did; empty if neither ran."""
+    counts = {"moved": 0, "deleted": 0, "left in place": 0}
+    for result in report.files:
+        if result.source_action is not None:
+            counts[result.source_action] += 1
+        elif result.source_note is not None:
+            counts["left in place"] += 1
+    done = [f"{count} {what}" for what, count in counts.items() if count]
+    return f"sources: {', '.join(done)}" if done else ""
+
+
 def format_report(report: IngestReport) -> str:
     """A readable table of the run."""
     rows = [("STATUS", "SIZE", "PARTS", "TIME", "KEY")]
@@ -93,6 +105,9 @@ def format_report(report: IngestReport) -> str:
         padded = (cell.rjust(width) for cell, width in zip(row[1:4], widths[1:], strict=True))
         lines.append("  ".join([row[0].ljust(widths[0]), *padded, row[4]]))
     lines.append(summary_line(report))
+    landing = _landing_line(report)
+    if landing:
+        lines.append(landing)
     if report.manifest_key:
         lines.append(f"manifest: s3://{report.bucket}/{report.manifest_key}")
     return "\n".join(lines)
@@ -107,6 +122,8 @@ def _print_failures(report: IngestReport, stream: TextIO) -> None:
             print(f"async-ingest: error: {'' if named else f'{result.source}: '}{result.error}", file=stream)
         elif result.status is FileStatus.INTERRUPTED:
             print(f"async-ingest: interrupted: {result.source} was not landed", file=stream)
+        elif result.source_note is not None:
+            print(f"async-ingest: warning: {result.source}: {result.source_note}", file=stream)
 
 
 def emit(report: IngestReport, *, as_json: bool, report_path: Path | None) -> None:

@@ -19,7 +19,16 @@ from ._exceptions import ConfigError, DuplicateKeyError, InvalidKeyError, Source
 from ._keys import KeyBuilder
 from ._results import FileResult, FileStatus, IngestReport
 
-__all__ = ["RunPlan", "Source", "UploadSpec", "adjust_part_size", "parse_source", "plan_uploads", "resolve_sources"]
+__all__ = [
+    "RunPlan",
+    "Source",
+    "UploadSpec",
+    "adjust_part_size",
+    "parse_source",
+    "plan_uploads",
+    "resolve_sources",
+    "source_roots",
+]
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,9 @@ class UploadSpec:
     part_size: int
     part_count: int
     multipart: bool
+    #: The file's path relative to its source's root (``2022/a.csv`` of source ``data``), ``/``-separated;
+    #: empty means its name.  Where ``move_source`` puts it.
+    relative: str = field(default="", repr=False)
 
     def part_range(self, number: int) -> tuple[int, int]:
         """Offset and length of part *number* (1-based)."""
@@ -202,8 +214,10 @@ def _walk(directory: Path, recursive: bool) -> list[Path]:
     return sorted(found)
 
 
-def _expand(source: Source) -> list[Source]:
+def _expand(source: Source) -> list[tuple[Source, str]]:
+    """The files of *source*, each with its path relative to the source's root."""
     text = os.fspath(source.path)
+    root: Path | None = None  # a file named on its own is relative to its own folder: its name
     if _has_magic(text) and not source.path.exists():
         matches = [Path(m) for m in sorted(glob.glob(text, recursive=True))]
         root = _fixed_prefix(text)
@@ -213,6 +227,7 @@ def _expand(source: Source) -> list[Source]:
         if not files:
             raise SourceError(f"{text}: pattern matches no files", path=text)
     elif source.path.is_dir():
+        root = source.path
         files = [
             path
             for path in _walk(source.path, source.recursive)
@@ -230,7 +245,7 @@ def _expand(source: Source) -> list[Source]:
         if category is None and source.category_from_parent:
             # The folder as the user named it: abspath, not resolve(), which would follow a symlink.
             category = Path(os.path.abspath(path)).parent.name
-        expanded.append(Source(path, category))
+        expanded.append((Source(path, category), _relative(path, root) if root is not None else path.name))
     return expanded
 
 
@@ -241,12 +256,13 @@ def resolve_sources(
     exclude: Sequence[str] = (),
     recursive: bool = False,
     category_from_parent: bool = False,
-) -> list[Source]:
+) -> list[tuple[Source, str]]:
     """Expand directories and glob patterns into files, in name order (hidden files left out).
 
-    The keyword arguments apply to sources given as paths; a Source carries its own.
+    Each file comes with its path relative to its source's root (``/``-separated).  The
+    keyword arguments apply to sources given as paths; a Source carries its own.
     """
-    resolved: list[Source] = []
+    resolved: list[tuple[Source, str]] = []
     for arg in args:
         source = parse_source(arg)
         if not isinstance(arg, Source):
@@ -261,6 +277,19 @@ def resolve_sources(
     if not resolved:
         raise SourceError("no source given", path="")
     return resolved
+
+
+def source_roots(sources: Iterable[str | os.PathLike[str] | Source]) -> list[tuple[Path, bool]]:
+    """Each source's root (its path, or a glob pattern's leading folders) and whether it is a folder."""
+    roots = []
+    for arg in sources:
+        path = parse_source(arg).path
+        text = os.fspath(path)
+        if _has_magic(text) and not path.exists():
+            roots.append((_fixed_prefix(text), True))
+        else:
+            roots.append((path, path.is_dir()))
+    return roots
 
 
 def plan_uploads(
@@ -278,7 +307,7 @@ def plan_uploads(
     """
     specs: list[UploadSpec] = []
     by_key: dict[str, UploadSpec] = {}
-    for source in resolve_sources(sources, **selection):
+    for source, relative in resolve_sources(sources, **selection):
         st = _stat_regular(source.path, follow_symlinks=follow_symlinks)
         name = source.path.name
         try:
@@ -298,6 +327,7 @@ def plan_uploads(
             part_size=chunk,
             part_count=max(1, math.ceil(size / chunk)) if multipart else 1,
             multipart=multipart,
+            relative=relative,
         )
         if key in by_key:
             other = by_key[key]

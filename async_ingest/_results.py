@@ -65,6 +65,12 @@ class FileResult:
     error: str | None = None
     #: S3's error code, or the kind of failure, when ``status`` is ``failed``.
     error_code: str | None = None
+    #: What became of the source once the file landed (``move_source``, ``delete_source``); None: left in place.
+    source_action: Literal["moved", "deleted"] | None = None
+    #: Where the source was moved to.
+    moved_to: str | None = None
+    #: Why a source that was to be moved or deleted was left in place.
+    source_note: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -87,6 +93,9 @@ class FileResult:
             "duration": round(self.duration, 6),
             "error": self.error,
             "error_code": self.error_code,
+            "source_action": self.source_action,
+            "moved_to": self.moved_to,
+            "source_note": self.source_note,
         }
 
 

@@ -249,6 +249,8 @@ class Run:
         self, transfer: Transfer, spec: UploadSpec, absent: set[str], files: anyio.CapacityLimiter
     ) -> None:
         """Upload one file, once a file slot is free, and record its result."""
+        from ._settle import settled  # loaded off the loop when the Ingestor opens
+
         async with files:
             if self._failure is not None:
                 # The same error would meet every remaining file: fail fast instead of asking.
@@ -256,7 +258,14 @@ class Run:
                 error = NOT_ATTEMPTED + message
                 self._record(spec, self.plan.result(spec, FileStatus.FAILED, error=error, error_code=code))
                 return
-            self._record(spec, await self._attempt(transfer, spec, absent))
+            result = await self._attempt(transfer, spec, absent)
+            config = self._res.config
+            if result.status is FileStatus.FAILED or (config.move_source is None and not config.delete_source):
+                self._record(spec, result)
+                return
+            # The file has landed: what becomes of its source, and the result saying so, is not cut short.
+            with anyio.CancelScope(shield=True):
+                self._record(spec, await settled(spec, result, config, run_id=self.plan.run_id))
 
     async def _attempt(self, transfer: Transfer, spec: UploadSpec, absent: set[str]) -> FileResult:
         """Upload one file; its expected failure becomes a failed result, anything else propagates."""

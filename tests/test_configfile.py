@@ -137,6 +137,8 @@ CONVERSIONS = [
     pytest.param("concurrency = 16", "concurrency", 16, id="concurrency-int"),
     pytest.param('concurrency = "16"', "concurrency", 16, id="concurrency-string"),
     pytest.param("workers = 2", "workers", 2, id="workers"),
+    pytest.param('move-source = "done"', "move_source", Path("done"), id="move-source"),
+    pytest.param("delete_source = true", "delete_source", True, id="delete-source"),
     pytest.param("part-size = 10485760", "part_size", 10 * MiB, id="part-size-int"),
     pytest.param('part_size = "8MiB"', "part_size", 8 * MiB, id="part-size-string"),
     pytest.param('multipart-threshold = "16M"', "multipart_threshold", 16 * MiB, id="threshold-string"),
