@@ -69,6 +69,8 @@ def _argument(setting: Setting) -> dict[str, Any]:
         options["choices"] = kind.choices
     else:
         options["type"] = kind.parse
+    if setting.const is not None:
+        options.update(nargs="?", const=setting.const)
     if setting.metavar:
         options["metavar"] = setting.metavar
     return options

@@ -15,8 +15,9 @@ from ._endpoint import validate_endpoint_url
 from ._exceptions import ConfigError
 from ._keys import LAYOUTS, KeyBuilder
 from ._landing import check_source_actions
+from ._once import check_once
 from ._options import PATH, Setting, about
-from ._parse import BOOL, COUNT, METADATA, PATTERNS, SECONDS, SIZE, TEXT, choice, format_size
+from ._parse import AGE, BOOL, COUNT, METADATA, PATTERNS, SECONDS, SIZE, TEXT, choice, format_size
 
 __all__ = ["CHECKSUMS", "IngestConfig", "IngestSettings", "validate_bucket_name"]
 
@@ -191,6 +192,18 @@ class IngestConfig:
         default=False,
         metadata=about(BOOL, "write an empty _SUCCESS object into each partition whose files all landed", "objects"),
     )
+    once: datetime.timedelta | None = field(
+        default=None,
+        metadata=about(
+            AGE,
+            "skip a file whose name and checksum a run of this zone and origin landed in the last WINDOW "
+            "of processing dates (read from the run manifests); --once alone is 30d",
+            "objects",
+            const=datetime.timedelta(days=30),
+            metavar="WINDOW",
+            default_text="off",
+        ),
+    )
     content_type: str | None = field(
         default=None,
         metadata=about(TEXT, "Content-Type of every object", "objects", default_text="guessed from the extension"),
@@ -302,6 +315,7 @@ class IngestConfig:
         if self.abort_timeout <= 0:
             raise ConfigError(f"abort timeout must be positive, got {self.abort_timeout}")
         check_source_actions(self.move_source, self.delete_source)
+        check_once(self)
 
     def today(self) -> datetime.date:
         """Today's date in the configured time zone: the default processing date."""
@@ -352,6 +366,7 @@ class IngestSettings(TypedDict, total=False):
     manifest: bool
     manifest_layout: str
     success_marker: bool
+    once: datetime.timedelta | None
     content_type: str | None
     sse: Literal["AES256", "aws:kms"] | None
     sse_kms_key_id: str | None

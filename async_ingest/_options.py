@@ -47,6 +47,8 @@ class Setting:
     env: tuple[str, ...] = ()
     metavar: str | None = None
     default_text: str | None = None
+    #: The value of a flag given without one (the flag's value is then optional).
+    const: Any = None
 
     @property
     def flag_names(self) -> tuple[str, ...]:

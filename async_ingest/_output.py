@@ -93,9 +93,8 @@ def format_report(report: IngestReport) -> str:
     """A readable table of the run."""
     rows = [("STATUS", "SIZE", "PARTS", "TIME", "KEY")]
     for result in report.files:
-        rows.append(
-            (result.status.value, _human_size(result.size), str(result.parts), f"{result.duration:.2f}s", result.key)
-        )
+        key = result.key if result.landed_at is None else f"{result.key} (landed at {result.landed_at})"
+        rows.append((result.status.value, _human_size(result.size), str(result.parts), f"{result.duration:.2f}s", key))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = [
         f"run {report.run_id}  s3://{report.bucket}  date {report.date.isoformat()}"

@@ -60,6 +60,8 @@ class FileResult:
     #: The checksum S3 verified, base64 as S3 returns it.
     checksum: str | None = None
     version_id: str | None = None
+    #: Where the file already is, when an earlier run landed it (``once``): the key of that object.
+    landed_at: str | None = None
     #: Seconds from the file's first request to its last.
     duration: float = 0.0
     error: str | None = None
@@ -90,6 +92,7 @@ class FileResult:
             "checksum_algorithm": self.checksum_algorithm,
             "checksum": self.checksum,
             "version_id": self.version_id,
+            "landed_at": self.landed_at,
             "duration": round(self.duration, 6),
             "error": self.error,
             "error_code": self.error_code,

@@ -209,10 +209,15 @@ class Run:
             extra={"run_id": plan.run_id},
         )
         transfer = self._transfer()
+        uploads: Sequence[UploadSpec] = plan.uploads
+        if config.once is not None:
+            from ._landed import skip_landed
+
+            uploads = await skip_landed(self._res.client, plan, config, self._res.readers, self._record)
         # With worker processes, each takes a share of the single-request files (and lists its own).
         pool = self._res.pool
         workers = pool.usable() if pool is not None else []
-        local, *shares = share(plan.uploads, 1 + len(workers)) if workers else [list(plan.uploads)]
+        local, *shares = share(uploads, 1 + len(workers)) if workers else [list(uploads)]
         try:
             absent = await transfer.listed_absent(local)
         except expected_errors() as exc:

@@ -171,7 +171,7 @@ class WorkerPool:
 
         *command* starts one worker process (this package's worker, unless a test's).
         """
-        child_config = replace(config, workers=1, manifest=False, success_marker=False)
+        child_config = replace(config, workers=1, manifest=False, success_marker=False, once=None)
         level = log.getEffectiveLevel()
         pool = cls([], config.abort_timeout)
         try:

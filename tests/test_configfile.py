@@ -163,6 +163,7 @@ CONVERSIONS = [
     pytest.param("metadata = {}", "metadata", {}, id="metadata-empty"),
     pytest.param("manifest = false", "manifest", False, id="manifest"),
     pytest.param("success-marker = true", "success_marker", True, id="success-marker"),
+    pytest.param('once = "7d"', "once", datetime.timedelta(days=7), id="once"),
     pytest.param("follow_symlinks = false", "follow_symlinks", False, id="follow-symlinks"),
     pytest.param("recursive = true", "recursive", True, id="recursive"),
     pytest.param("category-from-parent = true", "category_from_parent", True, id="category-from-parent"),
