@@ -8,7 +8,7 @@ import itertools
 import math
 import os
 import stat
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatch
 from pathlib import Path
@@ -67,6 +67,8 @@ class UploadSpec:
     part_size: int
     part_count: int
     multipart: bool
+    #: The file's own partition date, when the run takes dates from the files (``date_from``); None: the run's.
+    date: datetime.date | None = None
 
     def part_range(self, number: int) -> tuple[int, int]:
         """Offset and length of part *number* (1-based)."""
@@ -202,8 +204,10 @@ def _walk(directory: Path, recursive: bool) -> list[Path]:
     return sorted(found)
 
 
-def _expand(source: Source) -> list[Source]:
+def _expand(source: Source) -> list[tuple[Source, str]]:
+    """The files of *source*, each with its path relative to the source's root."""
     text = os.fspath(source.path)
+    root = source.path.parent
     if _has_magic(text) and not source.path.exists():
         matches = [Path(m) for m in sorted(glob.glob(text, recursive=True))]
         root = _fixed_prefix(text)
@@ -222,6 +226,7 @@ def _expand(source: Source) -> list[Source]:
             raise SourceError(
                 f"{text}: directory has no regular files to ingest (check --include/--exclude)", path=text
             )
+        root = source.path
     else:
         files = [source.path]
     expanded = []
@@ -230,7 +235,7 @@ def _expand(source: Source) -> list[Source]:
         if category is None and source.category_from_parent:
             # The folder as the user named it: abspath, not resolve(), which would follow a symlink.
             category = Path(os.path.abspath(path)).parent.name
-        expanded.append(Source(path, category))
+        expanded.append((Source(path, category), _relative(path, root)))
     return expanded
 
 
@@ -246,7 +251,15 @@ def resolve_sources(
 
     The keyword arguments apply to sources given as paths; a Source carries its own.
     """
-    resolved: list[Source] = []
+    selection = {"include": include, "exclude": exclude, "recursive": recursive}
+    return [source for source, _ in _resolve(args, category_from_parent=category_from_parent, **selection)]
+
+
+def _resolve(args: Iterable[str | os.PathLike[str] | Source], **selection: Any) -> list[tuple[Source, str]]:
+    """resolve_sources, each file with its path relative to its source's root."""
+    include, exclude = selection.get("include", ()), selection.get("exclude", ())
+    recursive, category_from_parent = selection.get("recursive", False), selection.get("category_from_parent", False)
+    resolved: list[tuple[Source, str]] = []
     for arg in args:
         source = parse_source(arg)
         if not isinstance(arg, Source):
@@ -270,19 +283,23 @@ def plan_uploads(
     part_size: int,
     multipart_threshold: int,
     follow_symlinks: bool = True,
+    file_date: Callable[[str, str, os.stat_result], datetime.date] | None = None,
     **selection: Any,
 ) -> tuple[UploadSpec, ...]:
     """Decide every upload of a run, or raise before anything is sent.
 
+    *file_date* gives each file its own partition date from its shown path, its path relative
+    to its source and its stat (None: every file is on the run's date).
     Blocking (it stats and opens files): call it from a worker thread.
     """
     specs: list[UploadSpec] = []
     by_key: dict[str, UploadSpec] = {}
-    for source in resolve_sources(sources, **selection):
+    for source, relative in _resolve(sources, **selection):
         st = _stat_regular(source.path, follow_symlinks=follow_symlinks)
         name = source.path.name
+        date = None if file_date is None else file_date(os.fsdecode(source.path), relative, st)
         try:
-            key, category = keys.locate(name, category=source.category)
+            key, category = keys.locate(name, category=source.category, date=date)
         except InvalidKeyError as exc:
             raise InvalidKeyError(f"{os.fsdecode(source.path)!r}: {exc}", piece=exc.piece, value=exc.value) from None
         size = st.st_size
@@ -298,6 +315,7 @@ def plan_uploads(
             part_size=chunk,
             part_count=max(1, math.ceil(size / chunk)) if multipart else 1,
             multipart=multipart,
+            date=date,
         )
         if key in by_key:
             other = by_key[key]
@@ -333,6 +351,7 @@ class RunPlan:
             category=spec.category,
             size=spec.size,
             status=status,
+            date=spec.date,
             **fields,
         )
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
+from ._dates import date_fields
 from ._exceptions import IngestFailedError
 
 __all__ = ["FileResult", "FileStatus", "IngestReport", "ProgressEvent"]
@@ -64,6 +65,8 @@ class FileResult:
     error: str | None = None
     #: S3's error code, or the kind of failure, when ``status`` is ``failed``.
     error_code: str | None = None
+    #: The file's own partition date (and hour), when the run took dates from the files; None: the run's.
+    date: datetime.date | None = None
 
     @property
     def ok(self) -> bool:
@@ -86,6 +89,7 @@ class FileResult:
             "duration": round(self.duration, 6),
             "error": self.error,
             "error_code": self.error_code,
+            **(date_fields(self.date) if self.date is not None else {}),
         }
 
 
@@ -151,7 +155,7 @@ class IngestReport:
             "run_id": self.run_id,
             "bucket": self.bucket,
             "endpoint_url": self.endpoint_url,
-            "date": self.date.isoformat(),
+            **date_fields(self.date),
             "dry_run": self.dry_run,
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat(),
