@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+import async_ingest
 from async_ingest import ConfigError, IngestConfig
 from async_ingest._dates import _first_date
 from async_ingest._parse import parse_date
@@ -285,3 +286,32 @@ def test_bad_dates_exit_2(
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert objects(s3, bucket, manifests=True) == {}
+
+
+@pytest.mark.anyio
+async def test_library_takes_a_datetime_for_the_hour(
+    s3_endpoint: str, bucket: str, s3: Any, make_file: Callable[..., Path]
+) -> None:
+    """A datetime on the hour is the library's hourly date; files dated by mtime carry their own date."""
+    old = _at(make_file("old.csv", 10), "2021-12-31T23:59:00+00:00")
+    new = make_file("new.csv", 10)
+    report = await async_ingest.ingest(
+        [old], bucket=bucket, endpoint_url=s3_endpoint, date=datetime.datetime(2022, 5, 2, 7), layout=HOURLY
+    )
+    assert report.ok, report.failed
+    assert report.date == datetime.datetime(2022, 5, 2, 7)
+    assert report.files[0].key == "Raw/Old/2022/05/02/07/old.csv"
+    assert report.files[0].date is None
+    dated = await async_ingest.ingest(
+        [old, new], bucket=bucket, endpoint_url=s3_endpoint, layout=HOURLY, date_from="mtime", timezone="UTC"
+    )
+    assert dated.ok, dated.failed
+    assert dated.files[0].date == datetime.datetime(2021, 12, 31, 23)
+    assert dated.files[0].key == "Raw/Old/2021/12/31/23/old.csv"
+    assert dated.files[0].to_dict()["date"] == "2021-12-31"
+    assert dated.files[0].to_dict()["hour"] == 23
+    assert set(objects(s3, bucket)) == {
+        "Raw/Old/2022/05/02/07/old.csv",
+        "Raw/Old/2021/12/31/23/old.csv",
+        dated.files[1].key,
+    }
