@@ -173,6 +173,7 @@ class Ingestor:
             created_at=now,
             uploads=uploads,
             endpoint_url=self.config.endpoint_url,
+            date_from=self.config.date_from,
         )
 
     def new_run(self, plan: RunPlan) -> Run:

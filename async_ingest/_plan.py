@@ -342,6 +342,8 @@ class RunPlan:
     created_at: datetime.datetime
     uploads: tuple[UploadSpec, ...]
     endpoint_url: str | None = None
+    #: Where each file's partition date comes from (``IngestConfig.date_from``).
+    date_from: str = "run"
 
     def result(self, spec: UploadSpec, status: FileStatus, **fields: Any) -> FileResult:
         """A result for *spec* with *status* and any further fields."""
@@ -378,4 +380,5 @@ class RunPlan:
             files=files,
             dry_run=dry_run,
             endpoint_url=self.endpoint_url,
+            date_from=self.date_from,
         )

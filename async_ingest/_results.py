@@ -109,6 +109,8 @@ class IngestReport:
     manifest_key: str | None = None
     #: Failures of the run itself rather than of a file (manifest, _SUCCESS markers).
     errors: tuple[str, ...] = ()
+    #: Where each file's partition date came from: ``run``, ``mtime`` or ``name`` (``date_from``).
+    date_from: str = "run"
 
     @property
     def summary(self) -> Mapping[str, int]:
@@ -156,6 +158,7 @@ class IngestReport:
             "bucket": self.bucket,
             "endpoint_url": self.endpoint_url,
             **date_fields(self.date),
+            "date_from": self.date_from,
             "dry_run": self.dry_run,
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat(),

@@ -354,10 +354,7 @@ class Run:
         manifest_key = None
         if config.manifest and report.files:
             key = config.manifest_key(report.date, report.run_id)
-            document = {
-                **replace(report, manifest_key=key, errors=tuple(errors)).to_dict(),
-                "date_from": config.date_from,
-            }
+            document = replace(report, manifest_key=key, errors=tuple(errors)).to_dict()
             if await self._put(key, json.dumps(document, indent=2).encode(), "application/json", errors):
                 manifest_key = key
         self._report = replace(report, manifest_key=manifest_key, errors=tuple(errors))

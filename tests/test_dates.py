@@ -192,7 +192,9 @@ def test_date_from_mtime_by_day(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert set(objects(s3, bucket)) == {"Raw/Late/2022/05/03/late.csv"}  # 00:30 in Lisbon (UTC+1 in May)
-    (entry,) = json.loads(done.stdout)["files"]
+    report = json.loads(done.stdout)
+    assert report["date_from"] == "mtime"
+    (entry,) = report["files"]
     assert entry["date"] == "2022-05-03"
     assert "hour" not in entry
 
