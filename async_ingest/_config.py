@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypedDict
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ._dates import DATE_FROM, DateFrom, check_date_from, now_in, on_the_hour, require_hour
 from ._endpoint import validate_endpoint_url
 from ._exceptions import ConfigError
 from ._keys import LAYOUTS, KeyBuilder
@@ -168,7 +168,20 @@ class IngestConfig:
     timezone: str | None = field(
         default=None,
         metadata=about(
-            TEXT, "IANA time zone whose today is the default date", "keys", name="tz", default_text="the local zone"
+            TEXT,
+            "IANA time zone whose today (and hour) is the default date, and of file times for --date-from mtime",
+            "keys",
+            name="tz",
+            default_text="the local zone",
+        ),
+    )
+    date_from: DateFrom = field(
+        default="run",
+        metadata=about(
+            choice(*DATE_FROM),
+            "each file's partition date: the run's (--date or today), the file's modification time in --tz, "
+            "or the first date in its path",
+            "keys",
         ),
     )
     if_exists: IfExists = field(
@@ -271,8 +284,9 @@ class IngestConfig:
         if self.layout not in LAYOUTS and "{" not in self.layout:
             names = ", ".join(LAYOUTS)
             raise ConfigError(f"unknown layout {self.layout!r}: use one of {names} or a template with {{fields}}")
-        self.key_builder(datetime.date(2000, 1, 1))  # validates layout, zone, origin and format now
+        self.key_builder(datetime.datetime(2000, 1, 1))  # validates layout, zone, origin and format now
         self.today()  # validates the time zone
+        check_date_from(self.date_from)
         if not 1 <= self.concurrency <= 1000:
             raise ConfigError(f"concurrency must be between 1 and 1000, got {self.concurrency}")
         if not 1 <= self.workers <= 64:
@@ -305,7 +319,7 @@ class IngestConfig:
                 )
         object.__setattr__(self, "include", tuple(self.include))
         object.__setattr__(self, "exclude", tuple(self.exclude))
-        KeyBuilder(date=datetime.date(2000, 1, 1), layout=self.manifest_layout, zone=self.zone, origin=self.origin)
+        self.manifest_key(datetime.datetime(2000, 1, 1), "run")  # validates the manifest layout
         if not 1 <= self.max_attempts <= 20:
             raise ConfigError(f"max attempts must be between 1 and 20, got {self.max_attempts}")
         for name in ("connect_timeout", "read_timeout"):
@@ -318,16 +332,22 @@ class IngestConfig:
         check_once(self)
 
     def today(self) -> datetime.date:
-        """Today's date in the configured time zone: the default processing date."""
-        if self.timezone is None:
-            return datetime.date.today()
-        try:
-            zone = ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(
-                f"unknown time zone {self.timezone!r}; use an IANA name such as 'Europe/Lisbon' or 'UTC'"
-            ) from None
-        return datetime.datetime.now(zone).date()
+        """Today's date in the configured time zone: the default processing date.
+
+        A ``datetime`` on the current hour when the layout or the manifest layout uses ``{hh}``.
+        """
+        hourly = self.key_builder(datetime.datetime(2000, 1, 1)).hourly or "{hh}" in self.manifest_layout
+        return on_the_hour(now_in(self.timezone), hourly=hourly)
+
+    def run_date(self, date: datetime.date | None) -> datetime.date:
+        """The processing date of a run asked for *date* (None: today); ConfigError if a layout lacks its hour."""
+        if date is None:
+            return self.today()
+        if "{hh}" in self.manifest_layout:
+            require_hour(date, "manifest layout")
+        if self.date_from == "run" and self.key_builder(date).hourly:
+            require_hour(date, "layout")
+        return date
 
     def manifest_key(self, date: datetime.date, run_id: str) -> str:
         """Where the manifest of run *run_id* goes."""
@@ -362,6 +382,7 @@ class IngestSettings(TypedDict, total=False):
     read_timeout: float
     abort_timeout: float
     timezone: str | None
+    date_from: DateFrom
     if_exists: IfExists
     manifest: bool
     manifest_layout: str

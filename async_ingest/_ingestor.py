@@ -18,6 +18,7 @@ import anyio
 from ._buffers import BufferPool
 from ._client import open_client
 from ._config import IngestConfig, IngestSettings
+from ._dates import file_date_rule
 from ._exceptions import ConfigError
 from ._landing import check_landing_zone
 from ._plan import RunPlan, Source, plan_uploads, source_roots
@@ -148,8 +149,9 @@ class Ingestor:
     async def plan(self, sources: Sequence[SourceArg], *, date: datetime.date | None = None) -> RunPlan:
         """Resolve, validate and plan *sources*; raises ConfigError or SourceError, sends nothing."""
         now = utcnow()
-        run_date = date if date is not None else self.config.today()
+        run_date = self.config.run_date(date)
         keys = self.config.key_builder(run_date)
+        file_date = file_date_rule(self.config.date_from, self.config.timezone, hourly=keys.hourly)
         uploads = await anyio.to_thread.run_sync(
             lambda: plan_uploads(
                 list(sources),
@@ -157,6 +159,7 @@ class Ingestor:
                 part_size=self.config.part_size,
                 multipart_threshold=self.config.multipart_threshold,
                 follow_symlinks=self.config.follow_symlinks,
+                file_date=file_date,
                 include=self.config.include,
                 exclude=self.config.exclude,
                 recursive=self.config.recursive,
@@ -171,6 +174,7 @@ class Ingestor:
             created_at=now,
             uploads=uploads,
             endpoint_url=self.config.endpoint_url,
+            date_from=self.config.date_from,
         )
 
     def new_run(self, plan: RunPlan) -> Run:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from ._dates import format_date
 from ._exceptions import ConfigError
 from ._results import FileStatus, IngestReport
 from ._sweep import StaleUpload
@@ -97,7 +98,7 @@ def format_report(report: IngestReport) -> str:
         rows.append((result.status.value, _human_size(result.size), str(result.parts), f"{result.duration:.2f}s", key))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = [
-        f"run {report.run_id}  s3://{report.bucket}  date {report.date.isoformat()}"
+        f"run {report.run_id}  s3://{report.bucket}  date {format_date(report.date)}"
         + ("  (dry run)" if report.dry_run else "")
     ]
     for row in rows:

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._dates import format_date
+
 __all__ = [
     "AGE",
     "BOOL",
@@ -63,12 +65,18 @@ def format_size(size: int) -> str:
 
 
 def parse_date(text: str) -> datetime.date:
-    """A processing date from YYYY-MM-DD."""
-    problem = argparse.ArgumentTypeError(f"invalid date {text!r}: use YYYY-MM-DD, such as 2022-05-02")
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+    """A processing date from YYYY-MM-DD, or a processing hour from YYYY-MM-DDTHH (a datetime on the hour)."""
+    problem = argparse.ArgumentTypeError(
+        f"invalid date {text!r}: use YYYY-MM-DD or YYYY-MM-DDTHH, such as 2022-05-02 or 2022-05-02T07"
+    )
+    match = re.fullmatch(r"(\d{4}-\d{2}-\d{2})(?:T(\d{2}))?", text)
+    if not match:
         raise problem
     try:
-        return datetime.date.fromisoformat(text)
+        day = datetime.date.fromisoformat(match.group(1))
+        if match.group(2) is None:
+            return day
+        return datetime.datetime(day.year, day.month, day.day, int(match.group(2)))
     except ValueError:
         raise problem from None
 
@@ -245,7 +253,13 @@ SIZE = Kind(
     show=format_size,
 )
 SECONDS = Kind(_seconds, "a number of seconds above 0", (int, float), check=lambda value: _seconds(str(value)))
-DATE = Kind(parse_date, "a date such as 2022-05-02 (YYYY-MM-DD)", (datetime.date,), check=_not_a_time)
+DATE = Kind(
+    parse_date,
+    'a date such as 2022-05-02 (YYYY-MM-DD), or "2022-05-02T07" with the hour',
+    (datetime.date,),
+    check=_not_a_time,
+    show=format_date,
+)
 AGE = Kind(parse_age, 'an age such as "90m", "24h" or "7d"', show=format_age)
 BOOL = Kind(_boolean, "true or false", (bool,), text_in_file=False, show=lambda value: str(value).lower())
 PATTERNS = Kind(

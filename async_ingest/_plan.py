@@ -8,7 +8,7 @@ import itertools
 import math
 import os
 import stat
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatch
 from pathlib import Path
@@ -79,6 +79,8 @@ class UploadSpec:
     #: The file's path relative to its source's root (``2022/a.csv`` of source ``data``), ``/``-separated;
     #: empty means its name.  Where ``move_source`` puts it.
     relative: str = field(default="", repr=False)
+    #: The file's own partition date, when the run takes dates from the files (``date_from``); None: the run's.
+    date: datetime.date | None = None
 
     def part_range(self, number: int) -> tuple[int, int]:
         """Offset and length of part *number* (1-based)."""
@@ -217,7 +219,7 @@ def _walk(directory: Path, recursive: bool) -> list[Path]:
 def _expand(source: Source) -> list[tuple[Source, str]]:
     """The files of *source*, each with its path relative to the source's root."""
     text = os.fspath(source.path)
-    root: Path | None = None  # a file named on its own is relative to its own folder: its name
+    root = source.path.parent
     if _has_magic(text) and not source.path.exists():
         matches = [Path(m) for m in sorted(glob.glob(text, recursive=True))]
         root = _fixed_prefix(text)
@@ -237,6 +239,7 @@ def _expand(source: Source) -> list[tuple[Source, str]]:
             raise SourceError(
                 f"{text}: directory has no regular files to ingest (check --include/--exclude)", path=text
             )
+        root = source.path
     else:
         files = [source.path]
     expanded = []
@@ -245,7 +248,7 @@ def _expand(source: Source) -> list[tuple[Source, str]]:
         if category is None and source.category_from_parent:
             # The folder as the user named it: abspath, not resolve(), which would follow a symlink.
             category = Path(os.path.abspath(path)).parent.name
-        expanded.append((Source(path, category), _relative(path, root) if root is not None else path.name))
+        expanded.append((Source(path, category), _relative(path, root)))
     return expanded
 
 
@@ -299,10 +302,13 @@ def plan_uploads(
     part_size: int,
     multipart_threshold: int,
     follow_symlinks: bool = True,
+    file_date: Callable[[str, str, os.stat_result], datetime.date] | None = None,
     **selection: Any,
 ) -> tuple[UploadSpec, ...]:
     """Decide every upload of a run, or raise before anything is sent.
 
+    *file_date* gives each file its own partition date from its shown path, its path relative
+    to its source and its stat (None: every file is on the run's date).
     Blocking (it stats and opens files): call it from a worker thread.
     """
     specs: list[UploadSpec] = []
@@ -310,8 +316,9 @@ def plan_uploads(
     for source, relative in resolve_sources(sources, **selection):
         st = _stat_regular(source.path, follow_symlinks=follow_symlinks)
         name = source.path.name
+        date = None if file_date is None else file_date(os.fsdecode(source.path), relative, st)
         try:
-            key, category = keys.locate(name, category=source.category)
+            key, category = keys.locate(name, category=source.category, date=date)
         except InvalidKeyError as exc:
             raise InvalidKeyError(f"{os.fsdecode(source.path)!r}: {exc}", piece=exc.piece, value=exc.value) from None
         size = st.st_size
@@ -328,6 +335,7 @@ def plan_uploads(
             part_count=max(1, math.ceil(size / chunk)) if multipart else 1,
             multipart=multipart,
             relative=relative,
+            date=date,
         )
         if key in by_key:
             other = by_key[key]
@@ -354,6 +362,8 @@ class RunPlan:
     created_at: datetime.datetime
     uploads: tuple[UploadSpec, ...]
     endpoint_url: str | None = None
+    #: Where each file's partition date comes from (``IngestConfig.date_from``).
+    date_from: str = "run"
 
     def result(self, spec: UploadSpec, status: FileStatus, **fields: Any) -> FileResult:
         """A result for *spec* with *status* and any further fields."""
@@ -363,6 +373,7 @@ class RunPlan:
             category=spec.category,
             size=spec.size,
             status=status,
+            date=spec.date,
             **fields,
         )
 
@@ -389,4 +400,5 @@ class RunPlan:
             files=files,
             dry_run=dry_run,
             endpoint_url=self.endpoint_url,
+            date_from=self.date_from,
         )

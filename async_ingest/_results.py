@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
+from ._dates import date_fields
 from ._endpoint import redact_url
 from ._exceptions import IngestFailedError
 
@@ -73,6 +74,8 @@ class FileResult:
     moved_to: str | None = None
     #: Why a source that was to be moved or deleted was left in place.
     source_note: str | None = None
+    #: The file's own partition date (and hour), when the run took dates from the files; None: the run's.
+    date: datetime.date | None = None
 
     @property
     def ok(self) -> bool:
@@ -99,6 +102,7 @@ class FileResult:
             "source_action": self.source_action,
             "moved_to": self.moved_to,
             "source_note": self.source_note,
+            **(date_fields(self.date) if self.date is not None else {}),
         }
 
 
@@ -118,6 +122,8 @@ class IngestReport:
     manifest_key: str | None = None
     #: Failures of the run itself rather than of a file (manifest, _SUCCESS markers).
     errors: tuple[str, ...] = ()
+    #: Where each file's partition date came from: ``run``, ``mtime`` or ``name`` (``date_from``).
+    date_from: str = "run"
 
     @property
     def summary(self) -> Mapping[str, int]:
@@ -164,7 +170,8 @@ class IngestReport:
             "run_id": self.run_id,
             "bucket": self.bucket,
             "endpoint_url": self.endpoint_url and redact_url(self.endpoint_url),
-            "date": self.date.isoformat(),
+            **date_fields(self.date),
+            "date_from": self.date_from,
             "dry_run": self.dry_run,
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat(),
