@@ -13,8 +13,12 @@ import io
 import mmap
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
+
+if TYPE_CHECKING:
+    from ._bandwidth import TokenBucket
 
 __all__ = ["MAPPED_BUFFER", "Buffer", "BufferPool", "Limits", "PartBody", "read_into"]
 
@@ -86,11 +90,18 @@ class BufferPool:
 
 @dataclass(frozen=True)
 class Limits:
-    """The limits every request of a run shares: requests in flight, buffer memory, reading threads."""
+    """The limits every request of a run shares: requests in flight, buffer memory, reading threads, bandwidth."""
 
     slots: anyio.Semaphore
     buffers: BufferPool
     readers: anyio.CapacityLimiter
+    #: The bandwidth limit's bucket (None: no limit), which each request body waits on before it is sent.
+    bandwidth: TokenBucket | None = None
+
+    async def before_sending(self, size: int) -> None:
+        """Wait until a request body of *size* bytes may be sent under the bandwidth limit."""
+        if self.bandwidth is not None:
+            await self.bandwidth.acquire(size)
 
 
 def read_into(fd: int, buffer: Buffer, offset: int, length: int) -> memoryview | None:

@@ -129,6 +129,7 @@ class MultipartUploader:
                 extra = algo.fields(digest) if algo is not None and digest is not None else {}
                 if digest is not None:
                     digests[number - 1] = (digest, len(data))
+                await limits.before_sending(len(data))
                 response = await self._s3.upload_part(
                     Bucket=self._bucket,
                     Key=spec.key,

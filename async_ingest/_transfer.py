@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Container, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -23,6 +23,9 @@ from ._multipart import MultipartUploader
 from ._outcome import TransferOutcome, strip_etag, verify_stored
 from ._plan import UploadSpec
 from ._source import open_checked, read_part
+
+if TYPE_CHECKING:
+    from ._bandwidth import TokenBucket
 
 __all__ = ["EXPECTED_ERRORS", "SMALL_BODY", "Transfer", "TransferOutcome", "describe_error"]
 
@@ -48,6 +51,7 @@ class Transfer:
         slots: anyio.Semaphore,
         buffers: BufferPool,
         readers: anyio.CapacityLimiter,
+        bandwidth: TokenBucket | None = None,
         part_concurrency: int,
         checksum: Algorithm | None,
         abort_timeout: float,
@@ -58,7 +62,7 @@ class Transfer:
     ) -> None:
         self._s3 = client
         self._bucket = bucket
-        self._limits = Limits(slots, buffers, readers)
+        self._limits = Limits(slots, buffers, readers, bandwidth)
         self._checksum = checksum
         self._abort_timeout = abort_timeout
         self._object_args = object_args
@@ -123,6 +127,7 @@ class Transfer:
             try:
                 data, digest = await anyio.to_thread.run_sync(self._read_whole, spec, buffer, limiter=limits.readers)
                 extra = algo.fields(digest) if algo is not None and digest is not None else {}
+                await limits.before_sending(spec.size)
                 response = await self._s3.put_object(
                     Bucket=self._bucket,
                     Key=spec.key,

@@ -28,6 +28,7 @@ import anyio
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from ._bandwidth import process_share
 from ._exceptions import ConfigError, WorkerError
 from ._messages import (
     HEADER,
@@ -171,7 +172,9 @@ class WorkerPool:
 
         *command* starts one worker process (this package's worker, unless a test's).
         """
-        child_config = replace(config, workers=1, manifest=False, success_marker=False)
+        # Each process, this one included, sends under an equal share of the bandwidth limit.
+        rate = process_share(config.max_bandwidth, config.workers)
+        child_config = replace(config, workers=1, manifest=False, success_marker=False, max_bandwidth=rate)
         level = log.getEffectiveLevel()
         pool = cls([], config.abort_timeout)
         try:
