@@ -20,6 +20,7 @@ from async_ingest._display import ProgressDisplay
 from async_ingest._object_options import tagging
 from async_ingest._parse import RATE, format_rate, parse_rate
 from async_ingest._settings import resolve_settings
+from async_ingest._workers import worker_config
 
 from .conftest import DAY, SMALL, MiB, objects, run_cli
 from .test_display import FakeClock, advanced, live, started
@@ -111,9 +112,16 @@ async def test_token_bucket_capacity_and_refund() -> None:
 
 
 def test_workers_share_the_limit() -> None:
+    """Each of N processes, the parent included, sends under the limit divided by N."""
     assert process_share(None, 4) is None
     assert process_share(100 * MiB, 4) == 25 * MiB
     assert process_share(3, 4) == 1
+    config = IngestConfig(bucket="lake", workers=4, max_bandwidth=100 * MiB)
+    assert worker_config(config).max_bandwidth == 25 * MiB
+    assert worker_config(replace(config, max_bandwidth=None)).max_bandwidth is None
+    bucket = Ingestor(config)._bandwidth
+    assert bucket is not None
+    assert bucket.rate == 25 * MiB
 
 
 # -- checks -----------------------------------------------------------------------------------------------------------
@@ -264,6 +272,22 @@ async def test_bandwidth_limit_holds_over_all_files(
     assert report.ok
     assert elapsed >= 1.45
     assert len(objects(s3, bucket)) == 3
+
+
+@pytest.mark.anyio
+async def test_bandwidth_limit_holds_across_worker_processes(
+    s3_endpoint: str, bucket: str, s3: Any, make_file: Callable[..., Path]
+) -> None:
+    """128 files of 8 KiB (1 MiB) in two processes at 512 KiB/s: each sends its half at its half of the limit."""
+    files = [make_file(f"data/f{n:03d}.csv", 8 * 1024) for n in range(128)]
+    started_at = time.monotonic()
+    report = await async_ingest.ingest(
+        files, bucket=bucket, endpoint_url=s3_endpoint, date=DAY, max_bandwidth=512 * 1024, workers=2
+    )
+    elapsed = time.monotonic() - started_at
+    assert report.ok
+    assert len(objects(s3, bucket)) == 128
+    assert elapsed >= 1.95
 
 
 def test_command_line_bandwidth_limit(
