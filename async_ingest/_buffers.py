@@ -13,12 +13,10 @@ import io
 import mmap
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import anyio
 
-if TYPE_CHECKING:
-    from ._bandwidth import TokenBucket
+from ._bandwidth import ThrottledBody, TokenBucket
 
 __all__ = ["MAPPED_BUFFER", "Buffer", "BufferPool", "Limits", "PartBody", "read_into"]
 
@@ -98,10 +96,17 @@ class Limits:
     #: The bandwidth limit's bucket (None: no limit), which each request body waits on before it is sent.
     bandwidth: TokenBucket | None = None
 
-    async def before_sending(self, size: int) -> None:
-        """Wait until a request body of *size* bytes may be sent under the bandwidth limit."""
-        if self.bandwidth is not None:
-            await self.bandwidth.acquire(size)
+    async def body(self, data: memoryview | bytearray) -> PartBody | ThrottledBody | bytearray:
+        """The request body of *data*: a file over its view, throttled chunk by chunk under a bandwidth limit.
+
+        A bytearray (a small file, sent in one piece) is let through whole, before its request.
+        """
+        if isinstance(data, bytearray):
+            if self.bandwidth is not None:
+                await self.bandwidth.acquire(len(data))
+            return data
+        body = PartBody(data)
+        return body if self.bandwidth is None else ThrottledBody(body, len(data), self.bandwidth)
 
 
 def read_into(fd: int, buffer: Buffer, offset: int, length: int) -> memoryview | None:

@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
-from ._buffers import Limits, PartBody
+from ._buffers import Limits
 from ._checksum import Algorithm
 from ._errors import describe_error, expected_errors, http_status, upload_is_gone
 from ._outcome import TransferOutcome, check_part_answer, strip_etag, verify_stored
@@ -129,13 +129,12 @@ class MultipartUploader:
                 extra = algo.fields(digest) if algo is not None and digest is not None else {}
                 if digest is not None:
                     digests[number - 1] = (digest, len(data))
-                await limits.before_sending(len(data))
                 response = await self._s3.upload_part(
                     Bucket=self._bucket,
                     Key=spec.key,
                     UploadId=upload_id,
                     PartNumber=number,
-                    Body=PartBody(data),
+                    Body=await limits.body(data),
                     ContentLength=len(data),
                     **extra,
                 )

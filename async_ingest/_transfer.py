@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._buffers import Buffer, BufferPool, Limits, PartBody
+from ._buffers import Buffer, BufferPool, Limits
 from ._checksum import Algorithm
 from ._errors import describe_error, expected_errors
 from ._exists import ExistsPolicy
@@ -127,11 +127,10 @@ class Transfer:
             try:
                 data, digest = await anyio.to_thread.run_sync(self._read_whole, spec, buffer, limiter=limits.readers)
                 extra = algo.fields(digest) if algo is not None and digest is not None else {}
-                await limits.before_sending(spec.size)
                 response = await self._s3.put_object(
                     Bucket=self._bucket,
                     Key=spec.key,
-                    Body=data if isinstance(data, bytearray) else PartBody(data),
+                    Body=await limits.body(data),
                     ContentLength=spec.size,
                     **extra,
                     **object_args,

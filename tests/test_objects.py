@@ -15,7 +15,8 @@ import pytest
 
 import async_ingest
 from async_ingest import ConfigError, IngestConfig, Ingestor
-from async_ingest._bandwidth import TokenBucket, process_share
+from async_ingest._bandwidth import CHUNK, ThrottledBody, TokenBucket, process_share
+from async_ingest._buffers import PartBody
 from async_ingest._display import ProgressDisplay
 from async_ingest._object_options import tagging
 from async_ingest._parse import RATE, format_rate, parse_rate
@@ -23,6 +24,7 @@ from async_ingest._settings import resolve_settings
 from async_ingest._workers import worker_config
 
 from .conftest import DAY, SMALL, MiB, objects, run_cli
+from .faultproxy import Fault, FaultProxy, reset_mid_body
 from .test_display import FakeClock, advanced, live, started
 
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
@@ -109,6 +111,25 @@ async def test_token_bucket_capacity_and_refund() -> None:
     with pytest.raises(KeyboardInterrupt):
         await bucket.acquire(30)
     assert bucket.take(10) == pytest.approx(1.0)
+
+
+@pytest.mark.anyio
+async def test_throttled_body_lets_each_chunk_through_and_restarts_on_a_retry() -> None:
+    """aiohttp gets the bytes exactly, chunk by chunk, each paid for; after a seek back (a retry) all again."""
+    clock = FakeClock()
+    sleep = Sleeper(clock)
+    data = bytes(range(256)) * 1000  # 256,000 bytes: 3 full chunks and a short one
+    body = ThrottledBody(PartBody(memoryview(data)), len(data), TokenBucket(CHUNK, clock=clock, sleep=sleep))
+    assert len(body) == len(data)
+    assert body.read(10) == data[:10]  # botocore reading it to sign: no tokens taken
+    body.seek(0)
+    chunks = [chunk async for chunk in body]
+    assert b"".join(chunks) == data
+    assert [len(chunk) for chunk in chunks] == [CHUNK] * 3 + [len(data) - 3 * CHUNK]
+    assert clock.now == pytest.approx(len(data) / CHUNK)
+    assert body.seek(0) == 0
+    assert b"".join([chunk async for chunk in body]) == data
+    assert clock.now == pytest.approx(2 * len(data) / CHUNK)
 
 
 def test_workers_share_the_limit() -> None:
@@ -272,6 +293,40 @@ async def test_bandwidth_limit_holds_over_all_files(
     assert report.ok
     assert elapsed >= 1.45
     assert len(objects(s3, bucket)) == 3
+
+
+@pytest.mark.anyio
+async def test_bandwidth_limit_holds_for_multipart_parts(
+    s3_endpoint: str, bucket: str, s3: Any, make_file: Callable[..., Path]
+) -> None:
+    """12 MiB in three parts sent at once at 8 MiB/s takes at least 1.5 s, and lands byte-exact."""
+    movies = make_file("movies.csv", 12 * MiB)
+    started_at = time.monotonic()
+    report = await async_ingest.ingest(
+        [movies], bucket=bucket, endpoint_url=s3_endpoint, date=DAY, max_bandwidth=8 * MiB, **SMALL
+    )
+    elapsed = time.monotonic() - started_at
+    assert report.ok
+    assert report.files[0].parts == 3
+    assert objects(s3, bucket) == {report.files[0].key: movies.read_bytes()}
+    assert elapsed >= 1.45
+
+
+@pytest.mark.anyio
+async def test_throttled_part_reset_mid_body_is_sent_again_whole(
+    proxy: FaultProxy, bucket: str, s3: Any, make_file: Callable[..., Path]
+) -> None:
+    """botocore's retry of a throttled part seeks its body back and aiohttp iterates it again from the start."""
+    reset = proxy.add(Fault(reset_mid_body(), path="partNumber=1", times=1))
+    movies = make_file("movies.csv", 12 * MiB)
+    report = await async_ingest.ingest(
+        [movies], bucket=bucket, endpoint_url=proxy.url, date=DAY, max_bandwidth=64 * MiB, **SMALL
+    )
+    assert report.ok, report.failed
+    assert reset.applied == 1
+    parts = [r for r in proxy.requests if r.method == "PUT" and "partNumber=1" in r.path]
+    assert parts[-1].body_length == 5 * MiB
+    assert objects(s3, bucket) == {report.files[0].key: movies.read_bytes()}
 
 
 @pytest.mark.anyio
