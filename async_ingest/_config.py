@@ -10,14 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypedDict
 
+from ._bandwidth import check_bandwidth
 from ._dates import DATE_FROM, DateFrom, check_date_from, now_in, on_the_hour, require_hour
 from ._endpoint import validate_endpoint_url
 from ._exceptions import ConfigError
 from ._keys import LAYOUTS, KeyBuilder
 from ._landing import check_source_actions
+from ._object_options import ACL, TAGS, Acl, check_acl_and_tags
 from ._once import check_once
 from ._options import PATH, Setting, about
-from ._parse import AGE, BOOL, COUNT, METADATA, PATTERNS, SECONDS, SIZE, TEXT, choice, format_size
+from ._parse import AGE, BOOL, COUNT, METADATA, PATTERNS, RATE, SECONDS, SIZE, TEXT, choice, format_size
 
 __all__ = ["CHECKSUMS", "IngestConfig", "IngestSettings", "validate_bucket_name"]
 
@@ -134,6 +136,18 @@ class IngestConfig:
             SIZE, "memory for the bytes of parts in flight, across all files; at least one part", "transfer"
         ),
     )
+    # One token bucket per Ingestor, shared by every file and part; with workers, each process has an equal share.
+    max_bandwidth: int | None = field(
+        default=None,
+        metadata=about(
+            RATE,
+            "upload rate limit of the whole run (50MiB/s, 10MB/s, 200Mbit/s, or bytes per second), "
+            "split evenly between the processes of --workers",
+            "transfer",
+            metavar="RATE",
+            default_text="no limit",
+        ),
+    )
     checksum: Checksum = field(
         default="crc64nvme", metadata=about(choice(*CHECKSUMS), "checksum S3 verifies on receipt", "transfer")
     )
@@ -232,6 +246,26 @@ class IngestConfig:
         default=None,
         metadata=about(TEXT, "S3 storage class, such as STANDARD_IA", "objects", default_text="STANDARD"),
     )
+    acl: Acl | None = field(
+        default=None,
+        metadata=about(
+            ACL,
+            "canned ACL of every object, the manifest and the markers: private, public-read, public-read-write, "
+            "authenticated-read, aws-exec-read, bucket-owner-read, bucket-owner-full-control",
+            "objects",
+            default_text="none sent: the bucket's rules",
+        ),
+    )
+    tags: Mapping[str, str] = field(
+        default_factory=dict,
+        metadata=about(
+            TAGS,
+            "object tag of every file (not the manifest, markers); repeatable, at most 10; env KEY=VALUE,KEY2=VALUE2",
+            "objects",
+            flags=("--tag",),
+            metavar="KEY=VALUE",
+        ),
+    )
     metadata: Mapping[str, str] = field(
         default_factory=dict,
         metadata=about(
@@ -298,6 +332,7 @@ class IngestConfig:
                 f"buffer memory {_bytes(self.buffer_memory)} is smaller than one part "
                 f"(part size {_bytes(self.part_size)}): give at least the part size"
             )
+        check_bandwidth(self.max_bandwidth)
         if not 0 <= self.multipart_threshold <= MAX_SINGLE_PUT:
             raise ConfigError(f"multipart threshold must be between 0 and 5 GiB, got {self.multipart_threshold} bytes")
         if self.checksum not in CHECKSUMS:
@@ -311,6 +346,7 @@ class IngestConfig:
             raise ConfigError("sse_kms_key_id needs sse='aws:kms'")
         if self.storage_class is not None and not re.fullmatch(r"[A-Z_]+", self.storage_class):
             raise ConfigError(f"invalid storage class {self.storage_class!r}: use S3's name, such as STANDARD_IA")
+        check_acl_and_tags(self.acl, self.tags)
         for name, value in self.metadata.items():
             if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or not value.isprintable() or not value.isascii():
                 raise ConfigError(
@@ -374,6 +410,7 @@ class IngestSettings(TypedDict, total=False):
     part_size: int
     multipart_threshold: int
     buffer_memory: int
+    max_bandwidth: int | None
     checksum: Checksum
     request_checksum_calculation: Literal["when_supported", "when_required"]
     addressing_style: Literal["auto", "path", "virtual"]
@@ -392,6 +429,8 @@ class IngestSettings(TypedDict, total=False):
     sse: Literal["AES256", "aws:kms"] | None
     sse_kms_key_id: str | None
     storage_class: str | None
+    acl: Acl | None
+    tags: Mapping[str, str]
     metadata: Mapping[str, str]
     follow_symlinks: bool
     include: tuple[str, ...]

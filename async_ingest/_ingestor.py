@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Self, Unpack
 
 import anyio
 
+from ._bandwidth import TokenBucket, process_share
 from ._buffers import BufferPool
 from ._client import open_client
 from ._config import IngestConfig, IngestSettings
@@ -88,6 +89,9 @@ class Ingestor:
         self._slots: anyio.Semaphore | None = None
         self._readers: anyio.CapacityLimiter | None = None
         self._buffers = BufferPool(self.config.buffer_memory)
+        # One bucket for every run, file and part of this Ingestor; its worker processes have their own shares.
+        rate = process_share(self.config.max_bandwidth, self.config.workers)
+        self._bandwidth = TokenBucket(rate) if rate is not None else None
         self._state = _State.UNOPENED
 
     async def __aenter__(self) -> Self:
@@ -195,6 +199,7 @@ class Ingestor:
             readers=self._readers,
             buffers=self._buffers,
             pool=self._pool,
+            bandwidth=self._bandwidth,
         )
         return Run(self._with_endpoint(plan), resources)
 

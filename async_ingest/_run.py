@@ -26,10 +26,12 @@ from ._buffers import BufferPool
 from ._config import IngestConfig
 from ._errors import describe_error, expected_errors
 from ._exceptions import WorkerError
+from ._object_options import acl_args, tagging
 from ._plan import RunPlan, UploadSpec
 from ._results import FileResult, FileStatus, IngestReport, ProgressEvent
 
 if TYPE_CHECKING:
+    from ._bandwidth import TokenBucket
     from ._transfer import Transfer
     from ._types import S3Client
     from ._workers import WorkerPool
@@ -89,14 +91,14 @@ def encryption_args(config: IngestConfig) -> dict[str, Any]:
 
 
 def object_args(config: IngestConfig, spec: UploadSpec) -> dict[str, Any]:
-    """The object settings sent with every PutObject / CreateMultipartUpload of a file."""
+    """The object settings sent with every PutObject / CreateMultipartUpload of a file (tags only on files)."""
     args: dict[str, Any] = {"ContentType": config.content_type or _guess_type(spec.source.name)}
     args.update(encryption_args(config))
     if config.storage_class:
         args["StorageClass"] = config.storage_class
     if config.metadata:
         args["Metadata"] = dict(config.metadata)
-    return args
+    return args | acl_args(config.acl) | tagging(config.tags)
 
 
 def complete_partitions(files: Sequence[FileResult]) -> list[str]:
@@ -119,6 +121,7 @@ class Resources:
     readers: anyio.CapacityLimiter
     buffers: BufferPool
     pool: WorkerPool | None = None
+    bandwidth: TokenBucket | None = None
 
 
 class Run:
@@ -241,6 +244,7 @@ class Run:
             slots=res.slots,
             buffers=res.buffers,
             readers=res.readers,
+            bandwidth=res.bandwidth,
             part_concurrency=config.concurrency,
             checksum=algorithm(config.checksum),
             abort_timeout=config.abort_timeout,
@@ -377,7 +381,8 @@ class Run:
     async def _put(self, key: str, body: bytes, content_type: str, errors: list[str]) -> bool:
         """Write one object of the run's own (marker, manifest); False, with the reason in *errors*, if not written.
 
-        It carries the run's checksum and encryption settings, as the files do.  After a run-wide
+        It carries the run's checksum, encryption and ACL settings, as the files do (not their tags, which
+        describe the data: a lifecycle or access rule on a tag leaves the run's own objects alone).  After a run-wide
         error it is not tried: it would meet the same error.
         """
         from ._checksum import algorithm
@@ -386,7 +391,7 @@ class Run:
         if self._failure is not None:
             errors.append(f"could not write s3://{bucket}/{key}: {self._failure[0]}")
             return False
-        args = {"ContentType": content_type, **encryption_args(config)}
+        args = {"ContentType": content_type, **encryption_args(config), **acl_args(config.acl)}
         algo = algorithm(config.checksum)
         if algo is not None:
             args.update({"ChecksumAlgorithm": algo.s3_name, algo.parameter: algo.b64(body)})

@@ -53,6 +53,7 @@ def _display(args: argparse.Namespace, plan: RunPlan, clock: Callable[[], float]
         total_bytes=sum(spec.size for spec in plan.uploads),
         clock=clock,
         heartbeat=True,
+        limit=args.max_bandwidth,
     )
 
 

@@ -128,6 +128,9 @@ CONVERSIONS = [
     pytest.param('sse = "aws:kms"', "sse", "aws:kms", id="sse"),
     pytest.param('sse-kms-key-id = "alias/lake"', "sse_kms_key_id", "alias/lake", id="sse-kms-key-id"),
     pytest.param('storage-class = "STANDARD_IA"', "storage_class", "STANDARD_IA", id="storage-class"),
+    pytest.param('acl = "bucket-owner-full-control"', "acl", "bucket-owner-full-control", id="acl"),
+    pytest.param('[tags]\nteam = "data"\nstage = ""', "tags", {"team": "data", "stage": ""}, id="tags-table"),
+    pytest.param('tags = ["team=data", "stage="]', "tags", {"team": "data", "stage": ""}, id="tags-array"),
     pytest.param('manifest-layout = "_m/{filename}"', "manifest_layout", "_m/{filename}", id="manifest-layout"),
     pytest.param('prefix = "Raw/"', "prefix", "Raw/", id="prefix"),
     pytest.param('preset = "minio"', "preset", "minio", id="preset"),
@@ -146,6 +149,8 @@ CONVERSIONS = [
     pytest.param('multipart-threshold = "16M"', "multipart_threshold", 16 * MiB, id="threshold-string"),
     pytest.param("multipart-threshold = 0", "multipart_threshold", 0, id="threshold-zero"),
     pytest.param('buffer-memory = "64MiB"', "buffer_memory", 64 * MiB, id="buffer-memory"),
+    pytest.param('max-bandwidth = "200Mbit/s"', "max_bandwidth", 25_000_000, id="max-bandwidth"),
+    pytest.param("max_bandwidth = 1048576", "max_bandwidth", MiB, id="max-bandwidth-int"),
     pytest.param('checksum = "sha256"', "checksum", "sha256", id="checksum"),
     pytest.param(
         'request-checksum-calculation = "when_supported"',
@@ -229,6 +234,13 @@ def test_every_setting_is_covered() -> None:
         pytest.param('metadata = "team=data"', "metadata: must be a table of names and strings", id="metadata"),
         pytest.param("metadata = { n = 1 }", "metadata: n: must be a string, got 1", id="metadata-value"),
         pytest.param('metadata = { "" = "x" }', "metadata: names must not be empty", id="metadata-name"),
+        pytest.param('acl = "public"', "acl: must be one of private, public-read, public-read-write", id="acl"),
+        pytest.param('max-bandwidth = "fast"', "max-bandwidth: must be bytes per second or a rate", id="rate"),
+        pytest.param("max-bandwidth = 0", "max-bandwidth: must be bytes per second or a rate", id="rate-zero"),
+        pytest.param('tags = "team=data"', "tags: must be a table of keys and strings", id="tags"),
+        pytest.param('tags = ["team"]', "tags: invalid tag 'team': use KEY=VALUE", id="tags-form"),
+        pytest.param('tags = ["a=1", "a=2"]', "tags: invalid tags: key 'a' is given twice", id="tags-twice"),
+        pytest.param("tags = [1]", 'tags: the array holds 1: give "KEY=VALUE" strings', id="tags-type"),
     ],
 )
 def test_wrong_value_names_file_line_and_key(tmp_path: Path, toml: str, expected: str) -> None:
