@@ -91,6 +91,9 @@ async def _ingest(args: argparse.Namespace, config: IngestConfig, outcome: _Outc
             config, client = replace(config, endpoint_url=endpoint.url), endpoint.client
         ingestor = Ingestor(config, client=client)
         plan = await ingestor.plan(args.sources, date=args.date)
+        share = plan.describe_share()
+        if share is not None and not args.quiet:
+            print(f"async-ingest: {share}", file=sys.stderr)
         if args.dry_run:
             outcome.report = await ingestor.ingest(plan, dry_run=True)
         else:
