@@ -301,8 +301,9 @@ class IngestConfig:
             ) from None
         return datetime.datetime.now(zone).date()
 
-    def manifest_key(self, date: datetime.date, run_id: str, shard: Shard | None = None) -> str:
+    def manifest_key(self, date: datetime.date, run_id: str, shard: Shard | tuple[int, int] | None = None) -> str:
         """Where the manifest of run *run_id* (of its *shard*: ``<run_id>.shard-0003-of-0008.json``) goes."""
+        shard = Shard(*shard) if isinstance(shard, tuple) else shard
         keys = KeyBuilder(date=date, layout=self.manifest_layout, zone=self.zone, origin=self.origin)
         name = f"{run_id}.{shard.label}.json" if shard is not None else f"{run_id}.json"
         return keys.key_for(name, category="_manifests")

@@ -17,7 +17,7 @@ from async_ingest import ConfigError, IngestConfig, Ingestor, Shard
 from async_ingest._shard import shard_of
 
 from .conftest import objects, run_cli, start_cli
-from .faultproxy import Fault, FaultProxy, hold_until
+from .faultproxy import Fault, FaultProxy, hold_until, status
 
 DATE = datetime.date(2022, 5, 2)
 RUN_ID = "nightly-20220502"
@@ -164,6 +164,24 @@ async def test_markers_only_once_every_shard_has_written(
 
 
 @pytest.mark.anyio
+async def test_a_partition_with_a_failed_file_waits_for_its_rerun(
+    proxy: FaultProxy, bucket: str, s3: Any, make_file: Callable[..., Path]
+) -> None:
+    """A file that failed keeps its partition's marker back, the others' not; its shard run again writes it."""
+    sources = _files(make_file, 6)
+    failing = "part-0.csv"  # a Movies file
+    owner = shard_of(f"Raw/Local/CSV/Movies/2022/05/02/{failing}", 2)
+    proxy.add(Fault(status(403, "AccessDenied", "Access Denied"), method="PUT", path=failing, times=None))
+    for index in (1 - owner, owner):
+        await _run_shard(proxy.url, bucket, sources, index, 2)
+    assert _markers(objects(s3, bucket)) == [f"Raw/Local/CSV/{cat}/2022/05/02/_SUCCESS" for cat in ("Books", "Series")]
+    proxy.clear()
+    report = await _run_shard(proxy.url, bucket, sources, owner, 2)
+    assert report.ok
+    assert len(_markers(objects(s3, bucket))) == 3
+
+
+@pytest.mark.anyio
 async def test_rerun_with_the_same_run_id_duplicates_nothing(
     s3_endpoint: str, bucket: str, s3: Any, make_file: Callable[..., Path]
 ) -> None:
@@ -260,6 +278,20 @@ def test_verify_a_shard_manifest(s3_endpoint: str, bucket: str, make_file: Calla
     assert manifest == f"{MANIFESTS}{RUN_ID}.shard-0000-of-0002.json"
     checked = run_cli("verify", f"s3://{bucket}/{manifest}", "--endpoint-url", s3_endpoint)
     assert checked.returncode == 0, checked.stderr + checked.stdout
+    by_id = run_cli(
+        "verify", RUN_ID, "--shard", "0/2", "--bucket", bucket, "--date", "2022-05-02", "--endpoint-url", s3_endpoint,
+        "--json",
+    )  # fmt: skip
+    assert by_id.returncode == 0, by_id.stderr + by_id.stdout
+    assert json.loads(by_id.stdout)["manifest_key"] == manifest
+    missing = run_cli(
+        "verify", RUN_ID, "--shard", "1/2", "--bucket", bucket, "--date", "2022-05-02", "--endpoint-url", s3_endpoint
+    )
+    assert missing.returncode == 2, missing.stderr
+    assert "shard-0001-of-0002.json" in missing.stderr
+    both = run_cli("verify", f"s3://{bucket}/{manifest}", "--shard", "0/2", "--endpoint-url", s3_endpoint)
+    assert both.returncode == 2
+    assert "--shard goes with a run id" in both.stderr
 
 
 def _shard_args(endpoint: str, bucket: str, sources: list[str], count: int) -> list[str]:
