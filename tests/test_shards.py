@@ -317,6 +317,8 @@ def test_shards_started_at_once_like_an_indexed_job(
     written = [line for _, stderr in outputs for line in stderr.splitlines() if "wrote marker" in line]
     assert len(written) == 3  # exactly one shard created each marker
     assert 3 <= _marker_puts(proxy) <= 3 * count  # shards finishing together may both try; one wins
+    listings = [r for r in proxy.requests if r.method == "GET" and "list-type=2" in r.path and "shard-" in r.path]
+    assert len(listings) == count  # one LIST of the run's shard manifests per shard
     uploads = [r for r in proxy.requests if r.method == "PUT" and r.path.split("?")[0].endswith(".csv")]
     assert len(uploads) == 24  # no file sent twice
 
