@@ -20,6 +20,7 @@ from ._object_options import ACL, TAGS, Acl, check_acl_and_tags
 from ._once import check_once
 from ._options import PATH, Setting, about
 from ._parse import AGE, BOOL, COUNT, METADATA, PATTERNS, RATE, SECONDS, SIZE, TEXT, choice, format_size
+from ._shard import RUN_ID, SHARD, Shard, shard_settings
 
 __all__ = ["CHECKSUMS", "IngestConfig", "IngestSettings", "validate_bucket_name"]
 
@@ -123,6 +124,22 @@ class IngestConfig:
     workers: int = field(
         default=1,
         metadata=about(COUNT, "processes sharing the small files of many-file runs, this one included", "transfer"),
+    )
+    # One run split between machines: each plans every file and uploads those whose key hashes to its index.
+    shard: Shard | tuple[int, int] | None = field(
+        default=None,
+        metadata=about(
+            SHARD,
+            "upload only shard INDEX (from 0) of COUNT of the planned files; auto: the index from "
+            "JOB_COMPLETION_INDEX, AWS_BATCH_JOB_ARRAY_INDEX or SLURM_ARRAY_TASK_ID",
+            "transfer",
+            metavar="INDEX/COUNT",
+            default_text="all files",
+        ),
+    )
+    run_id: str | None = field(
+        default=None,
+        metadata=about(RUN_ID, "the run's id, shared by all its shards", "transfer", default_text="generated"),
     )
     part_size: int = field(default=8 * MiB, metadata=about(SIZE, "multipart part size", "transfer"))
     multipart_threshold: int = field(
@@ -325,6 +342,7 @@ class IngestConfig:
             raise ConfigError(f"concurrency must be between 1 and 1000, got {self.concurrency}")
         if not 1 <= self.workers <= 64:
             raise ConfigError(f"workers must be between 1 and 64, got {self.workers}")
+        object.__setattr__(self, "shard", shard_settings(self.shard, self.run_id, self.manifest, self.success_marker))
         if not MIN_PART_SIZE <= self.part_size <= MAX_PART_SIZE:
             raise ConfigError(f"part size must be between 5 MiB and 5 GiB, got {self.part_size} bytes")
         if self.buffer_memory < self.part_size:
@@ -385,10 +403,12 @@ class IngestConfig:
             require_hour(date, "layout")
         return date
 
-    def manifest_key(self, date: datetime.date, run_id: str) -> str:
-        """Where the manifest of run *run_id* goes."""
+    def manifest_key(self, date: datetime.date, run_id: str, shard: Shard | tuple[int, int] | None = None) -> str:
+        """Where the manifest of run *run_id* (of its *shard*: ``<run_id>.shard-0003-of-0008.json``) goes."""
+        shard = Shard(*shard) if isinstance(shard, tuple) else shard
         keys = KeyBuilder(date=date, layout=self.manifest_layout, zone=self.zone, origin=self.origin)
-        return keys.key_for(f"{run_id}.json", category="_manifests")
+        name = f"{run_id}.{shard.label}.json" if shard is not None else f"{run_id}.json"
+        return keys.key_for(name, category="_manifests")
 
     def key_builder(self, date: datetime.date) -> KeyBuilder:
         """The key builder of a run on processing date *date*."""
@@ -407,6 +427,8 @@ class IngestSettings(TypedDict, total=False):
     format: str | None
     concurrency: int
     workers: int
+    shard: Shard | tuple[int, int] | None
+    run_id: str | None
     part_size: int
     multipart_threshold: int
     buffer_memory: int

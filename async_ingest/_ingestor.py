@@ -25,6 +25,7 @@ from ._landing import check_landing_zone
 from ._plan import RunPlan, Source, plan_uploads, source_roots
 from ._results import FileStatus, IngestReport
 from ._run import ProgressCallback, Resources, ResultCallback, Run, utcnow
+from ._shard import Shard
 from ._sweep import StaleUpload, sweep_uploads
 
 if TYPE_CHECKING:
@@ -171,14 +172,19 @@ class Ingestor:
             )
         )
         await anyio.to_thread.run_sync(lambda: check_landing_zone(self.config.move_source, source_roots(sources)))
+        # Every shard plans (and validates) the whole run, then keeps its own share.
+        shard = self.config.shard
+        assert shard is None or isinstance(shard, Shard)  # IngestConfig makes a pair a Shard
         return RunPlan(
-            run_id=_new_run_id(now),
+            run_id=self.config.run_id or _new_run_id(now),
             bucket=self.config.bucket,
             date=run_date,
             created_at=now,
-            uploads=uploads,
+            uploads=shard.select(uploads) if shard is not None else uploads,
             endpoint_url=self.config.endpoint_url,
             date_from=self.config.date_from,
+            shard=shard,
+            planned=len(uploads),
         )
 
     def new_run(self, plan: RunPlan) -> Run:

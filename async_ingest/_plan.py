@@ -18,6 +18,7 @@ from ._config import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, M
 from ._exceptions import ConfigError, DuplicateKeyError, InvalidKeyError, SourceError
 from ._keys import KeyBuilder
 from ._results import FileResult, FileStatus, IngestReport
+from ._shard import Shard
 
 __all__ = [
     "RunPlan",
@@ -364,6 +365,17 @@ class RunPlan:
     endpoint_url: str | None = None
     #: Where each file's partition date comes from (``IngestConfig.date_from``).
     date_from: str = "run"
+    #: The shard of the run this plan uploads (``uploads`` is its share), None for the whole run.
+    shard: Shard | None = None
+    #: Files in the whole run, every shard's (``len(uploads)`` when None).
+    planned: int | None = None
+
+    def describe_share(self) -> str | None:
+        """``shard 3/8: 120 of 1000 files`` for a shard's plan; None for a whole run."""
+        if self.shard is None:
+            return None
+        total = self.planned if self.planned is not None else len(self.uploads)
+        return f"shard {self.shard}: {len(self.uploads)} of {total} files"
 
     def result(self, spec: UploadSpec, status: FileStatus, **fields: Any) -> FileResult:
         """A result for *spec* with *status* and any further fields."""

@@ -29,6 +29,7 @@ from ._exceptions import WorkerError
 from ._object_options import acl_args, tagging
 from ._plan import RunPlan, UploadSpec
 from ._results import FileResult, FileStatus, IngestReport, ProgressEvent
+from ._shardset import complete_partitions, write_set_markers
 
 if TYPE_CHECKING:
     from ._bandwidth import TokenBucket
@@ -99,16 +100,6 @@ def object_args(config: IngestConfig, spec: UploadSpec) -> dict[str, Any]:
     if config.metadata:
         args["Metadata"] = dict(config.metadata)
     return args | acl_args(config.acl) | tagging(config.tags)
-
-
-def complete_partitions(files: Sequence[FileResult]) -> list[str]:
-    """The partitions (key prefixes) all of whose files landed, in order of first appearance."""
-    partitions: dict[str, bool] = {}
-    for result in files:
-        partition = result.key.rpartition("/")[0]
-        landed = result.status in (FileStatus.UPLOADED, FileStatus.SKIPPED)
-        partitions[partition] = partitions.get(partition, True) and landed
-    return [partition for partition, complete in partitions.items() if complete and partition]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -363,18 +354,25 @@ class Run:
 
     async def _finish(self) -> IngestReport:
         """Write the run's markers and manifest after its files; their failures go in the report."""
-        config = self._res.config
+        config, shard = self._res.config, self.plan.shard
         report = self.report()
         errors: list[str] = []
-        if config.success_marker:
-            for partition in complete_partitions(report.files):
+        landed = [(result.key, result.status in (FileStatus.UPLOADED, FileStatus.SKIPPED)) for result in report.files]
+        if config.success_marker and shard is None:
+            for partition in complete_partitions(landed):
                 await self._put(f"{partition}/_SUCCESS", b"", "application/octet-stream", errors)
         manifest_key = None
-        if config.manifest and report.files:
-            key = config.manifest_key(report.date, report.run_id)
+        # A shard with no files still writes its manifest: the others count it.
+        if config.manifest and (report.files or shard is not None):
+            key = config.manifest_key(report.date, report.run_id, shard)
             document = replace(report, manifest_key=key, errors=tuple(errors)).to_dict()
+            if shard is not None:
+                document["shard"] = {"index": shard.index, "count": shard.count}
             if await self._put(key, json.dumps(document, indent=2).encode(), "application/json", errors):
                 manifest_key = key
+        if config.success_marker and manifest_key is not None and shard is not None and self._failure is None:
+            marker_args: dict[str, object] = self._own_object_args(b"", "application/octet-stream")
+            await write_set_markers(self._res.client, config, self.plan, landed, marker_args, errors)
         self._report = replace(report, manifest_key=manifest_key, errors=tuple(errors))
         return self._report
 
@@ -385,16 +383,11 @@ class Run:
         describe the data: a lifecycle or access rule on a tag leaves the run's own objects alone).  After a run-wide
         error it is not tried: it would meet the same error.
         """
-        from ._checksum import algorithm
-
-        bucket, config = self.plan.bucket, self._res.config
+        bucket = self.plan.bucket
         if self._failure is not None:
             errors.append(f"could not write s3://{bucket}/{key}: {self._failure[0]}")
             return False
-        args = {"ContentType": content_type, **encryption_args(config), **acl_args(config.acl)}
-        algo = algorithm(config.checksum)
-        if algo is not None:
-            args.update({"ChecksumAlgorithm": algo.s3_name, algo.parameter: algo.b64(body)})
+        args = self._own_object_args(body, content_type)
         try:
             await self._res.client.put_object(Bucket=bucket, Key=key, Body=body, **args)
         except expected_errors() as exc:
@@ -404,3 +397,14 @@ class Run:
                 self._failure = (message, code)
             return False
         return True
+
+    def _own_object_args(self, body: bytes, content_type: str) -> dict[str, Any]:
+        """The fields of an object of the run's own: its type, the run's encryption and ACL, the checksum of *body*."""
+        from ._checksum import algorithm
+
+        config = self._res.config
+        args = {"ContentType": content_type, **encryption_args(config), **acl_args(config.acl)}
+        algo = algorithm(config.checksum)
+        if algo is not None:
+            args.update({"ChecksumAlgorithm": algo.s3_name, algo.parameter: algo.b64(body)})
+        return args

@@ -88,6 +88,8 @@ class Settings:
                 value = list(value)
             elif isinstance(value, Mapping):
                 value = dict(value)
+            elif value is not None and not isinstance(value, str | int | float | list):
+                value = BY_NAME[name].show(value)  # a value of its own kind (a shard): as people write it
             shown[name] = {"value": _redact(name, value), "from": self.origins[name]}
         return shown
 

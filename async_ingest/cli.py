@@ -93,6 +93,9 @@ async def _ingest(args: argparse.Namespace, config: IngestConfig, outcome: _Outc
         ingestor = Ingestor(config, client=client)
         plan = await ingestor.plan(args.sources, date=args.date)
         await _announce_landing_folder(config, dry_run=args.dry_run)
+        share = plan.describe_share()
+        if share is not None and not args.quiet:
+            print(f"async-ingest: {share}", file=sys.stderr)
         if args.dry_run:
             outcome.report = await ingestor.ingest(plan, dry_run=True)
         else:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from async_ingest import ConfigError, Source
+from async_ingest import ConfigError, Shard, Source
 from async_ingest._configfile import SETTINGS, FileSettings, find_config_file, load_config_file
 from async_ingest._settings import SETTINGS as TABLE
 
@@ -144,6 +144,8 @@ CONVERSIONS = [
     pytest.param("workers = 2", "workers", 2, id="workers"),
     pytest.param('move-source = "done"', "move_source", Path("done"), id="move-source"),
     pytest.param("delete_source = true", "delete_source", True, id="delete-source"),
+    pytest.param('shard = "3/8"', "shard", Shard(3, 8), id="shard"),
+    pytest.param('run-id = "nightly-2026-01-01"', "run_id", "nightly-2026-01-01", id="run-id"),
     pytest.param("part-size = 10485760", "part_size", 10 * MiB, id="part-size-int"),
     pytest.param('part_size = "8MiB"', "part_size", 8 * MiB, id="part-size-string"),
     pytest.param('multipart-threshold = "16M"', "multipart_threshold", 16 * MiB, id="threshold-string"),
