@@ -345,11 +345,16 @@ class RunPlan:
         started_at: datetime.datetime | None = None,
         finished_at: datetime.datetime | None = None,
     ) -> IngestReport:
-        """The run's report: *results* by key, and *missing* for every planned file without one.
+        """The run's report: *results* by key, and *missing* for every planned file without one
+        (``planned`` with its planned part count).
 
         The run's span defaults to the plan's creation until now.
         """
-        files = tuple(results.get(spec.key) or self.result(spec, missing) for spec in self.uploads)
+        planned = missing is FileStatus.PLANNED  # a planned file shows its part plan
+        files = tuple(
+            results.get(spec.key) or self.result(spec, missing, parts=spec.part_count if planned else 0)
+            for spec in self.uploads
+        )
         return IngestReport(
             run_id=self.run_id,
             bucket=self.bucket,

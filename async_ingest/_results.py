@@ -59,8 +59,10 @@ class FileResult:
     #: The checksum S3 verified, base64 as S3 returns it.
     checksum: str | None = None
     version_id: str | None = None
-    #: Seconds from the file's first request to its last.
+    #: Seconds from the file's first request to its last (interrupted: to the run's stop).
     duration: float = 0.0
+    #: Bytes of the file sent (retries counted once) by a file that failed or was interrupted.
+    sent: int = 0
     error: str | None = None
     #: S3's error code, or the kind of failure, when ``status`` is ``failed``.
     error_code: str | None = None
@@ -84,6 +86,7 @@ class FileResult:
             "checksum": self.checksum,
             "version_id": self.version_id,
             "duration": round(self.duration, 6),
+            "sent": self.sent,
             "error": self.error,
             "error_code": self.error_code,
         }
