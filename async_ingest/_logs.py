@@ -94,6 +94,18 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(document, ensure_ascii=False)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a record comes, not as it was when logging was configured."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
 def configure_logging(level: str, fmt: str, stream: TextIO | None = None, *, quiet: bool = False) -> None:
     """Send log records at *level* and above to *stream* (stderr) as ``text`` or ``json``.
 
@@ -101,7 +113,7 @@ def configure_logging(level: str, fmt: str, stream: TextIO | None = None, *, qui
     with *quiet*): as plain lines with text, as records with json.
     """
     handler = logging.StreamHandler(stream or sys.stderr)
-    cli_handler = logging.StreamHandler(stream or sys.stderr)
+    cli_handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     if fmt == "json":
         handler.setFormatter(_JsonFormatter())
         cli_handler.setFormatter(_JsonFormatter())

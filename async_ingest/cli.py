@@ -231,7 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(logging.ERROR, str(outcome.error))
         return EXIT_FAILED
     if outcome.error is not None:
-        _usage_error(str(outcome.error))
+        hint = "; --offline makes a dry run that contacts nothing" if args.dry_run and not args.offline else ""
+        _usage_error(f"{outcome.error}{hint}")
     report = outcome.final_report()
     if report is not None:
         emit(report, as_json=args.json, report_path=args.report, quiet=args.quiet)

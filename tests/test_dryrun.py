@@ -65,11 +65,25 @@ def test_dry_run_says_what_if_exists_fail_would_refuse(
     assert "already exists" in result["error"]
 
 
+def test_dry_run_without_credentials_points_to_offline(make_file: Callable[..., Path]) -> None:
+    """A dry run that cannot read the bucket for want of credentials says that --offline needs none."""
+    source = make_file("movies.csv", 10)
+    done = run_cli("--bucket", "lake", "--dry-run", source, env={"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""})
+    assert done.returncode == 2
+    assert done.stderr.startswith("async-ingest: error: no AWS credentials found")
+    assert "--offline makes a dry run that contacts nothing" in done.stderr
+    offline = run_cli("--bucket", "lake", "--dry-run", "--offline", source, env={"AWS_ACCESS_KEY_ID": ""})
+    assert offline.returncode == 0, offline.stderr
+
+
 def test_offline_goes_with_dry_run(make_file: Callable[..., Path]) -> None:
-    """--offline alone is a usage error: a real run cannot avoid the bucket."""
+    """--offline alone, or with the stale-upload sweep, is a usage error: those cannot avoid the bucket."""
     done = run_cli("--bucket", "lake", "--offline", make_file("movies.csv", 10))
     assert done.returncode == 2
     assert "--offline goes with --dry-run" in done.stderr
+    sweep = run_cli("--bucket", "lake", "--abort-stale-uploads", "--dry-run", "--offline")
+    assert sweep.returncode == 2
+    assert "--offline goes with --dry-run of an ingest" in sweep.stderr
 
 
 @pytest.mark.anyio
