@@ -68,6 +68,12 @@ class UploadSpec:
     part_count: int
     multipart: bool
 
+    def parts_sent(self, sent: int) -> int:
+        """How many parts *sent* bytes make, each part counted once whole (the last one may be short)."""
+        if not self.multipart:
+            return int(0 < self.size <= sent)
+        return min(self.part_count, math.ceil(sent / self.part_size))
+
     def part_range(self, number: int) -> tuple[int, int]:
         """Offset and length of part *number* (1-based)."""
         offset = (number - 1) * self.part_size

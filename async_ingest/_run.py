@@ -174,11 +174,9 @@ class Run:
         results = dict(self._results)
         for spec in self.plan.uploads:
             if spec.key in self._began and spec.key not in results:
-                # Under way when the run stopped: what it sent, and for how long.
-                sent = self._sent.get(spec.key, 0)
-                parts = min(spec.part_count, -(-sent // spec.part_size)) if spec.multipart else int(sent >= spec.size)
+                sent, ran = self._sent.get(spec.key, 0), now - self._began[spec.key]  # under way when it stopped
                 results[spec.key] = self.plan.result(
-                    spec, FileStatus.INTERRUPTED, sent=sent, parts=parts, duration=now - self._began[spec.key]
+                    spec, FileStatus.INTERRUPTED, sent=sent, parts=spec.parts_sent(sent), duration=ran
                 )
         return self.plan.report(
             results,
