@@ -145,6 +145,8 @@ def parse_command_line(argv: Sequence[str] | None) -> tuple[argparse.Namespace, 
         args.sources = list(settings.file_sources)
     if not args.sources and not args.abort_stale_uploads and not args.print_config:
         parser.error("the following arguments are required: SOURCE (or [[sources]] in the config file)")
+    if args.offline and (not args.dry_run or args.abort_stale_uploads):
+        parser.error("--offline goes with --dry-run of an ingest (a dry run that contacts nothing)")
     if switches["sources"] and args.abort_stale_uploads:
         parser.error("--abort-stale-uploads takes no SOURCE")
     return args, settings

@@ -23,7 +23,7 @@ from ._dates import file_date_rule
 from ._exceptions import ConfigError
 from ._landing import check_landing_zone
 from ._plan import RunPlan, Source, plan_uploads, source_roots
-from ._results import FileStatus, IngestReport
+from ._results import FileResult, FileStatus, IngestReport
 from ._run import ProgressCallback, Resources, ResultCallback, Run, utcnow
 from ._shard import Shard
 from ._sweep import StaleUpload, sweep_uploads
@@ -215,6 +215,7 @@ class Ingestor:
         *,
         date: datetime.date | None = None,
         dry_run: bool = False,
+        check_bucket: bool = False,
         on_result: ResultCallback | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> IngestReport:
@@ -223,11 +224,31 @@ class Ingestor:
         One file's failure does not stop the others: it is reported as
         ``failed``.  Cancellation stops every upload, aborts the multipart
         uploads that were started, and propagates.
+
+        *dry_run* plans and reports without writing: every file ``planned``, contacting
+        nothing (the Ingestor need not be open).  With *check_bucket* too (an open Ingestor),
+        the bucket is read, never written (listings and HEADs), so the report says what a real
+        run would do: ``skipped`` where identical content is there already, ``failed`` where
+        the if-exists policy or S3 would refuse.
         """
         plan = sources if isinstance(sources, RunPlan) else await self.plan(sources, date=date)
         if dry_run:
-            return self._with_endpoint(plan).report({}, missing=FileStatus.PLANNED, dry_run=True)
+            found = await self._check_bucket(plan) if check_bucket else {}
+            return self._with_endpoint(plan).report(found, missing=FileStatus.PLANNED, dry_run=True)
         return await self.new_run(plan).execute(on_result=on_result, on_progress=on_progress)
+
+    async def _check_bucket(self, plan: RunPlan) -> dict[str, FileResult]:
+        """What a real run of *plan* would skip or refuse, learnt by reading the bucket only."""
+        if self._state is not _State.OPENED:
+            raise RuntimeError("a dry run with check_bucket=True needs an open Ingestor ('async with')")
+        from ._preview import check_bucket
+
+        assert self._readers is not None
+        config = self.config
+        readers, concurrency = self._readers, config.concurrency
+        return await check_bucket(
+            plan, self._client, if_exists=config.if_exists, readers=readers, concurrency=concurrency
+        )
 
     def _with_endpoint(self, plan: RunPlan) -> RunPlan:
         """*plan* naming the endpoint actually used, wherever it came from (AWS_ENDPOINT_URL, config files…)."""

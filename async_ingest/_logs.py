@@ -8,22 +8,29 @@ No credential reaches the output at any level: botocore's debug records show the
 signed headers of every request, and so the access key id (``Credential=``) and the
 session token (``X-Amz-Security-Token``).  Each formatted record passes through
 :class:`Redactor` on its way out.
+
+What the command itself tells the user on stderr (notices, warnings, errors, the
+trial endpoint's listing, progress with JSON logs, the run's summary) goes through
+its own logger, ``async_ingest.cli``: plain ``async-ingest: ...`` lines with text
+logs, log records with JSON logs, so that every stderr line is then one JSON object.
+Its level is its own: ``info`` (``error`` with ``--quiet``), whatever ``--log-level``.
 """
 
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import logging
 import os
 import re
 import sys
 from collections.abc import Iterable
-from typing import TextIO
+from typing import Any, TextIO
 
 from ._endpoint import redact_url
 
-__all__ = ["Redactor", "configure_logging"]
+__all__ = ["CLI_LOG", "LogStream", "Redactor", "configure_logging", "json_logs", "say"]
 
 _CONTEXT = ("run_id", "key")
 
@@ -65,6 +72,41 @@ class Redactor:
         return redact_url(text)
 
 
+#: The command's own messages to the user.
+CLI_LOG = logging.getLogger("async_ingest.cli")
+
+
+def say(level: int, message: str, *, label: str | None = None, **fields: Any) -> None:
+    """Tell the user *message* on stderr; *fields* go in a JSON record.
+
+    As text: ``async-ingest: error: message`` (``warning:``; nothing at info), or *label* instead of the
+    level's.  Before logging is configured (a usage error while parsing), a plain line.
+    """
+    shown = _LABELS.get(level, "") if label is None else label
+    if CLI_LOG.handlers:
+        CLI_LOG.log(level, "%s", message, extra={"fields": fields, "label": shown})
+    else:
+        print(f"async-ingest: {shown}{Redactor()(message)}", file=sys.stderr)
+
+
+def json_logs() -> bool:
+    """Whether the command's messages are written as JSON records (``--log-format json``)."""
+    return any(isinstance(handler.formatter, _JsonFormatter) for handler in CLI_LOG.handlers)
+
+
+class LogStream(io.TextIOBase):
+    """A text stream whose every line becomes a record of the command's logger (progress lines, with JSON logs)."""
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            if line.strip():
+                CLI_LOG.info("%s", line.removeprefix("async-ingest: "), extra={"fields": {"event": "progress"}})
+        return len(text)
+
+
+_LABELS = {logging.ERROR: "error: ", logging.WARNING: "warning: "}
+
+
 class _TextFormatter(logging.Formatter):
     def __init__(self, fmt: str, redact: Redactor) -> None:
         super().__init__(fmt)
@@ -74,6 +116,19 @@ class _TextFormatter(logging.Formatter):
         line = super().format(record)
         context = " ".join(f"{name}={getattr(record, name)}" for name in _CONTEXT if getattr(record, name, None))
         return self._redact(f"{line} [{context}]" if context else line)
+
+
+class _CliFormatter(logging.Formatter):
+    """The command's own messages as text: ``async-ingest: [error: |warning: ]message``."""
+
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__()
+        self._redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        label = getattr(record, "label", None)
+        shown = _LABELS.get(record.levelno, "") if label is None else label
+        return self._redact(f"async-ingest: {shown}{record.getMessage()}")
 
 
 class _JsonFormatter(logging.Formatter):
@@ -93,21 +148,48 @@ class _JsonFormatter(logging.Formatter):
             value = getattr(record, name, None)
             if value is not None:
                 document[name] = self._redact(str(value))
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            for name, value in fields.items():
+                if name not in document:
+                    document[name] = self._redact(value) if isinstance(value, str) else value
         if record.exc_info:
             document["exception"] = self._redact(self.formatException(record.exc_info))
         return json.dumps(document, ensure_ascii=False)
 
 
-def configure_logging(level: str, fmt: str, stream: TextIO | None = None) -> None:
-    """Send log records at *level* and above to *stream* (stderr) as ``text`` or ``json``, without credentials."""
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a record comes, not as it was when logging was configured."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
+def configure_logging(level: str, fmt: str, stream: TextIO | None = None, *, quiet: bool = False) -> None:
+    """Send log records at *level* and above to *stream* (stderr) as ``text`` or ``json``.
+
+    The command's own messages (``CLI_LOG``) go to the same stream, at ``info`` and above (``error``
+    with *quiet*): as plain lines with text, as records with json.  Neither carries credentials.
+    """
     handler = logging.StreamHandler(stream or sys.stderr)
+    cli_handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     redact = Redactor()
     if fmt == "json":
         handler.setFormatter(_JsonFormatter(redact))
+        cli_handler.setFormatter(_JsonFormatter(redact))
     else:
         handler.setFormatter(_TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", redact))
+        cli_handler.setFormatter(_CliFormatter(redact))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level.upper()))
+    CLI_LOG.handlers[:] = [cli_handler]
+    CLI_LOG.propagate = False
+    CLI_LOG.setLevel(logging.ERROR if quiet else logging.INFO)
     # moto's HTTP server (behind --local) logs every request at INFO.
     logging.getLogger("werkzeug").setLevel(max(logging.WARNING, root.level))

@@ -155,8 +155,21 @@ CLI_SETTINGS: tuple[Setting, ...] = (
     _cli(
         "log_level", choice("debug", "info", "warning", "error"), "log level of messages on stderr", "output", "error"
     ),
-    _cli("log_format", choice("text", "json"), "log lines as text or one JSON object each", "output", "text"),
-    _cli("quiet", BOOL, "no progress display", "output", False, flags=("-q", "--quiet")),
+    _cli(
+        "log_format",
+        choice("text", "json"),
+        "stderr as text, or one JSON object a line (notices, progress at info, a summary at the end)",
+        "output",
+        "text",
+    ),
+    _cli(
+        "quiet",
+        BOOL,
+        "nothing on success (no progress, table or notices): errors only; --json still prints its report",
+        "output",
+        False,
+        flags=("-q", "--quiet"),
+    ),
 )
 
 #: Switches for one run: only ever given on the command line.
@@ -179,7 +192,12 @@ RUN_SWITCHES: tuple[Setting, ...] = (
         "instead of ingesting, abort multipart uploads left open (they are billed until aborted)",
         "stale uploads",
     ),
-    _switch("dry_run", "plan and print the keys; write nothing", "output"),
+    _switch(
+        "dry_run",
+        "plan and print the keys and parts; write nothing (the bucket is only read: what would be skipped)",
+        "output",
+    ),
+    _switch("offline", "with --dry-run: contact nothing, not even to read the bucket", "output"),
     _switch("json", "print the run report (or --print-config) as JSON on stdout", "output"),
     _switch("report", "also write the run report as JSON to PATH", "output", PATH, metavar="PATH"),
 )

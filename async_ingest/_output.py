@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any
 
 from ._dates import format_date
 from ._exceptions import ConfigError
-from ._results import FileStatus, IngestReport
+from ._logs import CLI_LOG, json_logs, say
+from ._results import FileResult, FileStatus, IngestReport
 from ._sweep import StaleUpload
 
 __all__ = [
@@ -21,10 +24,13 @@ __all__ = [
     "EXIT_SIGINT",
     "EXIT_SIGTERM",
     "EXIT_USAGE",
+    "bytes_sent",
     "check_report_path",
     "emit",
     "exit_code",
     "format_report",
+    "log_summary",
+    "print_listing",
     "print_swept",
     "write_report",
 ]
@@ -66,14 +72,23 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
+def bytes_sent(report: IngestReport) -> int:
+    """Bytes of file data the run sent: the files uploaded, and what failed or interrupted files had sent."""
+    return report.summary["bytes_uploaded"] + sum(r.sent for r in report.files if r.status is not FileStatus.UPLOADED)
+
+
 def summary_line(report: IngestReport) -> str:
-    """``3 files: 2 uploaded, 1 skipped; 12.0 MiB sent in 1.54s (7.8 MiB/s)``: what was sent, not what was planned."""
+    """``3 files: 2 uploaded, 1 skipped; 12.0 MiB sent in 1.54s (7.8 MiB/s)``: what was sent, not what was planned.
+
+    A dry run's: what a real run would send (the files planned, not those it would skip).
+    """
     summary = report.summary
     counted = ", ".join(f"{summary[s.value]} {s.value}" for s in FileStatus if summary[s.value])
     head = f"{_plural(summary['files'], 'file')}: {counted}"
     if report.dry_run:
-        return f"{head}; {_human_size(summary['bytes'])} to send"
-    sent = summary["bytes_uploaded"]
+        planned = sum(r.size for r in report.files if r.status is FileStatus.PLANNED)
+        return f"{head}; {_human_size(planned)} to send"
+    sent = bytes_sent(report)
     rate = f" ({_human_size(sent / report.duration)}/s)" if sent and report.duration > 0 else ""
     return f"{head}; {_human_size(sent)} sent in {report.duration:.2f}s{rate}"
 
@@ -90,12 +105,20 @@ def _landing_line(report: IngestReport) -> str:
     return f"sources: {', '.join(done)}" if done else ""
 
 
+def _size_cell(result: FileResult) -> str:
+    """The file's size; of a file cut short, what it sent of it too (``136.0 MiB of 200.0 MiB``)."""
+    if result.sent and result.status in (FileStatus.INTERRUPTED, FileStatus.FAILED):
+        return f"{_human_size(result.sent)} of {_human_size(result.size)}"
+    return _human_size(result.size)
+
+
 def format_report(report: IngestReport) -> str:
-    """A readable table of the run."""
+    """A readable table of the run; a dry run's shows the planned parts and no time."""
     rows = [("STATUS", "SIZE", "PARTS", "TIME", "KEY")]
     for result in report.files:
         key = result.key if result.landed_at is None else f"{result.key} (landed at {result.landed_at})"
-        rows.append((result.status.value, _human_size(result.size), str(result.parts), f"{result.duration:.2f}s", key))
+        time = "-" if report.dry_run else f"{result.duration:.2f}s"
+        rows.append((result.status.value, _size_cell(result), str(result.parts), time, key))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = [
         f"run {report.run_id}  s3://{report.bucket}  date {format_date(report.date)}"
@@ -113,32 +136,51 @@ def format_report(report: IngestReport) -> str:
     return "\n".join(lines)
 
 
-def _print_failures(report: IngestReport, stream: TextIO) -> None:
+def _print_failures(report: IngestReport) -> None:
     for error in report.errors:
-        print(f"async-ingest: error: {error}", file=stream)
+        say(logging.ERROR, error, run_id=report.run_id)
     for result in report.files:
+        context = {"run_id": report.run_id, "key": result.key}
         if result.status is FileStatus.FAILED:
             named = (result.error or "").startswith(f"{result.source}: ")  # the message names the file
-            print(f"async-ingest: error: {'' if named else f'{result.source}: '}{result.error}", file=stream)
+            say(logging.ERROR, f"{'' if named else f'{result.source}: '}{result.error}", **context)
         elif result.status is FileStatus.INTERRUPTED:
-            print(f"async-ingest: interrupted: {result.source} was not landed", file=stream)
+            say(logging.ERROR, f"{result.source} was not landed", label="interrupted: ", **context)
         elif result.source_note is not None:
-            print(f"async-ingest: warning: {result.source}: {result.source_note}", file=stream)
+            say(logging.WARNING, f"{result.source}: {result.source_note}", **context)
 
 
-def emit(report: IngestReport, *, as_json: bool, report_path: Path | None) -> None:
-    """Print the report (a table, or JSON with *as_json*), write it to *report_path*, and name its failures."""
+def log_summary(report: IngestReport) -> None:
+    """The run's end as one record (with JSON logs only: as text, the table's last lines say it)."""
+    if not json_logs():
+        return
+    summary = {name: value for name, value in report.summary.items() if value or name in ("files", "bytes")}
+    fields: dict[str, Any] = {
+        "event": "summary",
+        "run_id": report.run_id,
+        "bucket": report.bucket,
+        "dry_run": report.dry_run,
+        **summary,
+    }
+    fields.update(bytes_sent=bytes_sent(report), duration=round(report.duration, 6), manifest=report.manifest_key)
+    say(logging.INFO if report.ok else logging.ERROR, summary_line(report), **fields)
+
+
+def emit(report: IngestReport, *, as_json: bool, report_path: Path | None, quiet: bool = False) -> None:
+    """Print the report (a table, none with *quiet*; or JSON with *as_json*), write it to *report_path*,
+    and name its failures."""
     if report_path is not None:
         try:
             write_report(report, report_path)
         except OSError as exc:
-            print(f"async-ingest: error: could not write --report {report_path}: {exc.strerror}", file=sys.stderr)
+            say(logging.ERROR, f"could not write --report {report_path}: {exc.strerror}")
     if as_json:
         json.dump(report.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
-    else:
+    elif not quiet:
         print(format_report(report))
-    _print_failures(report, sys.stderr)
+    _print_failures(report)
+    log_summary(report)
 
 
 def exit_code(report: IngestReport | None, signum: int | None) -> int:
@@ -147,6 +189,20 @@ def exit_code(report: IngestReport | None, signum: int | None) -> int:
         return EXIT_SIGINT if signum == signal.SIGINT else EXIT_SIGTERM
     assert report is not None
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def print_listing(landed: Sequence[tuple[str, int]], *, bucket: str) -> None:
+    """What is on the trial endpoint (``--local``), whose data goes with it: after the report, on stderr."""
+    if json_logs():
+        for key, size in landed:
+            say(logging.INFO, f"on the trial endpoint: s3://{bucket}/{key} ({size} bytes)", key=key, size=size)
+        return
+    if CLI_LOG.isEnabledFor(logging.INFO):  # not with --quiet
+        with contextlib.suppress(OSError):
+            sys.stdout.flush()  # the table first, where both streams go to one place
+        print(f"async-ingest: objects in s3://{bucket} on the trial endpoint:", file=sys.stderr)
+        for key, size in landed:
+            print(f"  {size:>12}  {key}", file=sys.stderr)
 
 
 def print_swept(swept: Sequence[StaleUpload], *, bucket: str, prefix: str, older_than: object, dry_run: bool) -> None:

@@ -83,6 +83,12 @@ class UploadSpec:
     #: The file's own partition date, when the run takes dates from the files (``date_from``); None: the run's.
     date: datetime.date | None = None
 
+    def parts_sent(self, sent: int) -> int:
+        """How many parts *sent* bytes make, each part counted once whole (the last one may be short)."""
+        if not self.multipart:
+            return int(0 < self.size <= sent)
+        return min(self.part_count, math.ceil(sent / self.part_size))
+
     def part_range(self, number: int) -> tuple[int, int]:
         """Offset and length of part *number* (1-based)."""
         offset = (number - 1) * self.part_size
@@ -398,11 +404,16 @@ class RunPlan:
         started_at: datetime.datetime | None = None,
         finished_at: datetime.datetime | None = None,
     ) -> IngestReport:
-        """The run's report: *results* by key, and *missing* for every planned file without one.
+        """The run's report: *results* by key, and *missing* for every planned file without one
+        (``planned`` with its planned part count).
 
         The run's span defaults to the plan's creation until now.
         """
-        files = tuple(results.get(spec.key) or self.result(spec, missing) for spec in self.uploads)
+        planned = missing is FileStatus.PLANNED  # a planned file shows its part plan
+        files = tuple(
+            results.get(spec.key) or self.result(spec, missing, parts=spec.part_count if planned else 0)
+            for spec in self.uploads
+        )
         return IngestReport(
             run_id=self.run_id,
             bucket=self.bucket,

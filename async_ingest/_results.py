@@ -63,8 +63,10 @@ class FileResult:
     version_id: str | None = None
     #: Where the file already is, when an earlier run landed it (``once``): the key of that object.
     landed_at: str | None = None
-    #: Seconds from the file's first request to its last.
+    #: Seconds from the file's first request to its last (interrupted: to the run's stop).
     duration: float = 0.0
+    #: Bytes of the file sent (retries counted once) by a file that failed or was interrupted.
+    sent: int = 0
     error: str | None = None
     #: S3's error code, or the kind of failure, when ``status`` is ``failed``.
     error_code: str | None = None
@@ -97,6 +99,7 @@ class FileResult:
             "version_id": self.version_id,
             "landed_at": self.landed_at,
             "duration": round(self.duration, 6),
+            "sent": self.sent,
             "error": self.error,
             "error_code": self.error_code,
             "source_action": self.source_action,

@@ -130,6 +130,8 @@ class Run:
         self._on_progress: ProgressCallback | None = None
         self._results: dict[str, FileResult] = {}
         self._sent: dict[str, int] = {}
+        #: When each file's upload began, on the run's clock.
+        self._began: dict[str, float] = {}
         self._failure: tuple[str, str] | None = None
         self._started: float | None = None
         self._stopped: float | None = None
@@ -162,8 +164,16 @@ class Run:
         if self._report is not None:
             return self._report
         started_at = self._started_at or self.plan.created_at
+        now = self.clock()
+        results = dict(self._results)
+        for spec in self.plan.uploads:
+            if spec.key in self._began and spec.key not in results:
+                sent, ran = self._sent.get(spec.key, 0), now - self._began[spec.key]  # under way when it stopped
+                results[spec.key] = self.plan.result(
+                    spec, FileStatus.INTERRUPTED, sent=sent, parts=spec.parts_sent(sent), duration=ran
+                )
         return self.plan.report(
-            self._results,
+            results,
             missing=FileStatus.INTERRUPTED,
             started_at=started_at,
             finished_at=started_at + datetime.timedelta(seconds=self.clock()),
@@ -273,6 +283,7 @@ class Run:
         context = {"run_id": plan.run_id, "key": spec.key}
         started = time.perf_counter()
         self._sent[spec.key] = 0
+        self._began[spec.key] = self.clock()
         self._progress(spec, "started")
         failed: FileResult | None = None
         try:
@@ -325,8 +336,10 @@ class Run:
 
     def _record(self, spec: UploadSpec, result: FileResult, *, announce: bool = True) -> None:
         """Keep *result*, note a run-wide error, and tell the caller (*announce*: with a ``finished`` event)."""
-        self._results[spec.key] = result
         sent = self._sent.setdefault(spec.key, 0)
+        if result.status is FileStatus.FAILED and sent and not result.sent:
+            result = replace(result, sent=sent)
+        self._results[spec.key] = result
         if result.status is FileStatus.UPLOADED:
             self._sent[spec.key] = max(sent, result.size)  # a worker's upload is known by its result only
         if result.status is FileStatus.FAILED and result.error_code in RUN_WIDE_ERRORS and self._failure is None:

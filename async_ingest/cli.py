@@ -8,20 +8,21 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import logging
 import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal, NoReturn
+from typing import TYPE_CHECKING, Literal, NoReturn, TextIO, cast
 
 from ._args import config_from_args, parse_command_line, print_config
 from ._config import IngestConfig
 from ._errors import describe_error, expected_errors
 from ._exceptions import IngestError, WorkerError
-from ._logs import configure_logging
-from ._output import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, emit, exit_code
+from ._logs import LogStream, configure_logging, say
+from ._output import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, emit, exit_code, print_listing
 from ._results import IngestReport
 from ._verify_output import is_verify_command, verify_main
 
@@ -42,12 +43,15 @@ def _display(args: argparse.Namespace, plan: RunPlan, clock: Callable[[], float]
     from ._display import ProgressDisplay
 
     mode: Literal["auto", "plain", "off"] = "auto"
+    stream: TextIO = sys.stderr
     if args.quiet or args.dry_run:
         mode = "off"
+    elif args.log_format == "json":
+        mode, stream = "plain", cast("TextIO", LogStream())  # each progress line a record
     elif args.log_level != "error":
         mode = "plain"  # log lines would tear a live display
     return ProgressDisplay(
-        stream=sys.stderr,
+        stream=stream,
         mode=mode,
         total_files=len(plan.uploads),
         total_bytes=sum(spec.size for spec in plan.uploads),
@@ -66,6 +70,8 @@ class _Outcome:
     report: IngestReport | None = None
     signal: int | None = None
     error: IngestError | None = None
+    #: What is on the trial endpoint (--local) at the end of the run: (key, size).
+    landed: list[tuple[str, int]] | None = None
 
     def final_report(self) -> IngestReport | None:
         """The run's report: the finished one, else what the interrupted run landed (None if it never began)."""
@@ -84,20 +90,21 @@ async def _ingest(args: argparse.Namespace, config: IngestConfig, outcome: _Outc
             from ._local import local_endpoint
 
             endpoint = await stack.enter_async_context(local_endpoint(config))
-            print(
-                f"async-ingest: trial endpoint {endpoint.url} (moto, in this process): "
+            say(
+                logging.INFO,
+                f"trial endpoint {endpoint.url} (moto, in this process): "
                 "a test endpoint whose data is gone when this run ends",
-                file=sys.stderr,
+                endpoint=endpoint.url,
             )
             config, client = replace(config, endpoint_url=endpoint.url), endpoint.client
         ingestor = Ingestor(config, client=client)
         plan = await ingestor.plan(args.sources, date=args.date)
-        await _announce_landing_folder(config, dry_run=args.dry_run)
-        share = plan.describe_share()
-        if share is not None and not args.quiet:
-            print(f"async-ingest: {share}", file=sys.stderr)
-        if args.dry_run:
+        await _warn_about(args, config, plan)
+        if args.dry_run and args.offline:
             outcome.report = await ingestor.ingest(plan, dry_run=True)
+        elif args.dry_run:
+            async with ingestor:
+                outcome.report = await ingestor.ingest(plan, dry_run=True, check_bucket=True)
         else:
             async with ingestor:
                 outcome.run = run = ingestor.new_run(plan)
@@ -105,26 +112,30 @@ async def _ingest(args: argparse.Namespace, config: IngestConfig, outcome: _Outc
                     outcome.display = display
                     outcome.report = await run.execute(on_progress=display)
         if client is not None:
-            await _list_trial(client, config.bucket)
+            from ._local import list_objects
+
+            outcome.landed = await list_objects(client, config.bucket)  # shown after the report
 
 
-async def _announce_landing_folder(config: IngestConfig, *, dry_run: bool) -> None:
-    """Say that --move-source's folder, which does not exist yet, will be made (the planner checked its parent)."""
+async def _warn_about(args: argparse.Namespace, config: IngestConfig, plan: RunPlan) -> None:
+    """Say, before anything is sent, what in the plan is probably not what was meant (the run goes on)."""
     import anyio
 
+    from ._hints import numbered_categories
+
+    sources = [source for source in args.sources if isinstance(source, str)]
+    specs, by_parent = plan.uploads, config.category_from_parent
+    for warning in await anyio.to_thread.run_sync(
+        lambda: numbered_categories(sources, specs, category_from_parent=by_parent)
+    ):
+        say(logging.WARNING, warning)
+    share = plan.describe_share()
+    if share is not None:
+        say(logging.INFO, share)
     if config.move_source is not None and not await anyio.Path(config.move_source).exists():
-        verb = "would be" if dry_run else "is"
-        print(f"async-ingest: --move-source {config.move_source} does not exist: it {verb} created", file=sys.stderr)
-
-
-async def _list_trial(client: S3Client, bucket: str) -> None:
-    """Show what landed on the trial endpoint, whose data goes with it."""
-    from ._local import list_objects
-
-    landed = await list_objects(client, bucket)
-    print(f"async-ingest: objects in s3://{bucket} on the trial endpoint:", file=sys.stderr)
-    for key, size in landed:
-        print(f"  {size:>12}  {key}", file=sys.stderr)
+        # The planner checked that its parent exists and can be written.
+        verb = "would be" if args.dry_run else "is"
+        say(logging.INFO, f"--move-source {config.move_source} does not exist: it {verb} created")
 
 
 async def _main_async(args: argparse.Namespace, config: IngestConfig, outcome: _Outcome) -> None:
@@ -172,7 +183,7 @@ async def _sweep(args: argparse.Namespace, config: IngestConfig) -> int:
             )
         except expected_errors() as exc:
             message, _ = describe_error(exc, bucket=config.bucket, key=args.prefix)
-            print(f"async-ingest: error: listing uploads in s3://{config.bucket}: {message}", file=sys.stderr)
+            say(logging.ERROR, f"listing uploads in s3://{config.bucket}: {message}")
             return EXIT_FAILED
     if args.json:
         document = {"bucket": config.bucket, "dry_run": args.dry_run, "uploads": [u.to_dict() for u in swept]}
@@ -182,12 +193,12 @@ async def _sweep(args: argparse.Namespace, config: IngestConfig) -> int:
         print_swept(swept, bucket=config.bucket, prefix=args.prefix, older_than=args.older_than, dry_run=args.dry_run)
     failures = [u for u in swept if u.error]
     for upload in failures:
-        print(f"async-ingest: error: {upload.key}: {upload.error}", file=sys.stderr)
+        say(logging.ERROR, f"{upload.key}: {upload.error}", key=upload.key)
     return EXIT_FAILED if failures else EXIT_OK
 
 
 def _usage_error(message: str) -> NoReturn:
-    print(f"async-ingest: error: {message}", file=sys.stderr)
+    say(logging.ERROR, message)
     raise SystemExit(EXIT_USAGE)
 
 
@@ -203,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.print_config:
         print_config(args, settings, sys.stdout)
         return EXIT_OK
-    configure_logging(args.log_level, args.log_format)
+    configure_logging(args.log_level, args.log_format, quiet=args.quiet)
     try:
         config = config_from_args(args, settings)
     except IngestError as exc:
@@ -225,13 +236,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         outcome.signal = signal.SIGINT
     if isinstance(outcome.error, WorkerError):  # workers that cannot start: a run failure, not a usage error
-        print(f"async-ingest: error: {outcome.error}", file=sys.stderr)
+        say(logging.ERROR, str(outcome.error))
         return EXIT_FAILED
     if outcome.error is not None:
-        _usage_error(str(outcome.error))
+        hint = "; --offline makes a dry run that contacts nothing" if args.dry_run and not args.offline else ""
+        _usage_error(f"{outcome.error}{hint}")
     report = outcome.final_report()
     if report is not None:
-        emit(report, as_json=args.json, report_path=args.report)
+        emit(report, as_json=args.json, report_path=args.report, quiet=args.quiet)
+    if outcome.landed is not None:
+        print_listing(outcome.landed, bucket=config.bucket)
     return exit_code(report, outcome.signal)
 
 

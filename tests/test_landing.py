@@ -290,14 +290,11 @@ def test_the_command_moves_and_says_so(
     landing_tree(make_file)
     make_file("done/movies.csv", content=b"older")
     env = {"ASYNC_INGEST_MOVE_SOURCE": "done"}
-    result = run_cli(
-        "--bucket", bucket, "--endpoint-url", s3_endpoint, "--recursive", "data", "--quiet", env=env, cwd=tmp_path
-    )
+    result = run_cli("--bucket", bucket, "--endpoint-url", s3_endpoint, "--recursive", "data", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "sources: 1 moved, 1 left in place" in result.stdout.splitlines()
-    assert result.stderr == (
-        f"async-ingest: warning: data/movies.csv: {os.path.join('done', 'movies.csv')} already exists; left in place\n"
-    )
+    left = f"async-ingest: warning: data/movies.csv: {os.path.join('done', 'movies.csv')} already exists; left in place"
+    assert left in result.stderr.splitlines()
     assert (tmp_path / "done" / "2022" / "series.csv").exists()
     assert (tmp_path / "data" / "movies.csv").exists()
 
@@ -321,9 +318,9 @@ def test_a_missing_landing_folder_is_made_and_the_command_says_so(
     """A landing folder that does not exist under one that does is made by the first move, and the command says so."""
     landing_tree(make_file)
     result = run_cli(
-        "--bucket", bucket, "--endpoint-url", s3_endpoint, "data", "-q", "--move-source", "done", *flags, cwd=tmp_path
+        "--bucket", bucket, "--endpoint-url", s3_endpoint, "data", "--move-source", "done", *flags, cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
-    assert result.stderr == f"async-ingest: --move-source done does not exist: it {said}\n"
+    assert f"async-ingest: --move-source done does not exist: it {said}" in result.stderr.splitlines()
     assert (tmp_path / "done" / "movies.csv").exists() is made
     assert (tmp_path / "data" / "movies.csv").exists() is not made

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from async_ingest import DuplicateKeyError, InvalidKeyError, KeyBuilder, Source, SourceError
-from async_ingest._plan import adjust_part_size, parse_source, plan_uploads
+from async_ingest._plan import UploadSpec, adjust_part_size, parse_source, plan_uploads
 
 MiB = 2**20
 GiB = 2**30
@@ -216,3 +216,23 @@ def test_include_and_exclude_are_one_rule(
         recursive=True,
     )
     assert sorted(spec.source.relative_to(tmp_path / "src").as_posix() for spec in specs) == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    ("size", "multipart", "sent", "parts"),
+    [
+        pytest.param(1000, False, 0, 0, id="single-nothing-sent"),
+        pytest.param(1000, False, 1000, 1, id="single-sent"),
+        pytest.param(0, False, 0, 0, id="empty"),
+        pytest.param(12 * MiB, True, 0, 0, id="multipart-nothing-sent"),
+        pytest.param(12 * MiB, True, 10 * MiB, 2, id="multipart-two-parts"),
+        pytest.param(12 * MiB, True, 12 * MiB, 3, id="multipart-short-last-part"),
+    ],
+)
+def test_parts_sent(size: int, multipart: bool, sent: int, parts: int) -> None:
+    """The parts a file's bytes sent make: what an interrupted file's row shows."""
+    spec = UploadSpec(
+        source=Path("f.csv"), key="k", category="F", size=size, mtime_ns=0, inode=0,
+        part_size=5 * MiB, part_count=3 if multipart else 1, multipart=multipart,
+    )  # fmt: skip
+    assert spec.parts_sent(sent) == parts
