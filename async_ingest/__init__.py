@@ -6,7 +6,7 @@ under date-partitioned keys.
 Importing the package does not import botocore; that happens when an upload starts.
 """
 
-from ._config import IngestConfig, IngestSettings
+from ._config import IngestConfig
 from ._exceptions import (
     ChecksumMismatchError,
     ConfigError,
@@ -21,6 +21,7 @@ from ._exceptions import (
 )
 from ._ingestor import Ingestor, ingest
 from ._keys import LAYOUTS, KeyBuilder
+from ._kwargs import IngestSettings
 from ._plan import RunPlan, Source, UploadSpec
 from ._results import FileResult, FileStatus, IngestReport, ProgressEvent
 from ._run import Run

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TypedDict
+from typing import Literal
 
 from ._bandwidth import check_bandwidth
 from ._dates import DATE_FROM, DateFrom, check_date_from, now_in, on_the_hour, require_hour
@@ -16,25 +15,14 @@ from ._endpoint import validate_endpoint_url
 from ._exceptions import ConfigError
 from ._keys import LAYOUTS, KeyBuilder
 from ._landing import check_source_actions
+from ._limits import MAX_PART_SIZE, MAX_SINGLE_PUT, MIN_PART_SIZE, MiB, validate_bucket_name
 from ._object_options import ACL, TAGS, Acl, check_acl_and_tags
 from ._once import check_once
 from ._options import PATH, Setting, about
 from ._parse import AGE, BOOL, COUNT, METADATA, PATTERNS, RATE, SECONDS, SIZE, TEXT, choice, format_size
 from ._shard import RUN_ID, SHARD, Shard, shard_settings
 
-__all__ = ["CHECKSUMS", "IngestConfig", "IngestSettings", "validate_bucket_name"]
-
-KiB = 1024
-MiB = 1024 * KiB
-GiB = 1024 * MiB
-TiB = 1024 * GiB
-
-#: S3's multipart limits.
-MIN_PART_SIZE = 5 * MiB
-MAX_PART_SIZE = 5 * GiB
-MAX_PARTS = 10_000
-MAX_OBJECT_SIZE = 5 * TiB
-MAX_SINGLE_PUT = 5 * GiB
+__all__ = ["CHECKSUMS", "IngestConfig", "validate_bucket_name"]
 
 Checksum = Literal["crc64nvme", "crc32c", "crc32", "sha256", "none"]
 CHECKSUMS: tuple[Checksum, ...] = ("crc64nvme", "crc32c", "crc32", "sha256", "none")
@@ -44,8 +32,6 @@ IF_EXISTS: tuple[IfExists, ...] = ("skip", "overwrite", "fail")
 
 #: Manifests go beside the data, under names Spark, Glue and Athena skip (leading underscore).
 DEFAULT_MANIFEST_LAYOUT = "{zone}/{origin}/_manifests/{yyyy}/{mm}/{dd}/{filename}"
-
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 def _one_of(name: str, value: object, choices: tuple[str, ...]) -> None:
@@ -61,29 +47,6 @@ def _bytes(size: int) -> str:
 def _file_filter(what: str) -> dict[str, Setting]:
     help = f"{what}; repeatable (comma-separated in the environment)"
     return about(PATTERNS, help, "choosing files", metavar="GLOB")
-
-
-def validate_bucket_name(bucket: str) -> str:
-    """Return *bucket* if it follows S3's naming rules, else raise ConfigError naming the rule."""
-    problem = None
-    if not 3 <= len(bucket) <= 63:
-        problem = "must be 3 to 63 characters long"
-    elif not _BUCKET_RE.match(bucket):
-        problem = "may hold only lowercase letters, digits, '.' and '-', and must start and end with a letter or digit"
-    elif ".." in bucket or ".-" in bucket or "-." in bucket:
-        problem = "may not hold '..', '.-' or '-.'"
-    elif bucket.startswith(("xn--", "sthree-")) or bucket.endswith(("-s3alias", "--ol-s3", "--x-s3")):
-        problem = "uses a prefix or suffix S3 reserves"
-    else:
-        try:
-            ipaddress.IPv4Address(bucket)
-        except ValueError:
-            pass
-        else:
-            problem = "may not be formatted as an IP address"
-    if problem:
-        raise ConfigError(f"invalid bucket name {bucket!r}: a bucket name {problem}")
-    return bucket
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -413,51 +376,3 @@ class IngestConfig:
     def key_builder(self, date: datetime.date) -> KeyBuilder:
         """The key builder of a run on processing date *date*."""
         return KeyBuilder(date=date, layout=self.layout, zone=self.zone, origin=self.origin, format=self.format)
-
-
-class IngestSettings(TypedDict, total=False):
-    """The settings of :class:`IngestConfig` but the bucket, as keyword arguments: ``Ingestor(bucket, **settings)``."""
-
-    endpoint_url: str | None
-    region: str | None
-    profile: str | None
-    layout: str
-    zone: str
-    origin: str
-    format: str | None
-    concurrency: int
-    workers: int
-    shard: Shard | tuple[int, int] | None
-    run_id: str | None
-    part_size: int
-    multipart_threshold: int
-    buffer_memory: int
-    max_bandwidth: int | None
-    checksum: Checksum
-    request_checksum_calculation: Literal["when_supported", "when_required"]
-    addressing_style: Literal["auto", "path", "virtual"]
-    max_attempts: int
-    connect_timeout: float
-    read_timeout: float
-    abort_timeout: float
-    timezone: str | None
-    date_from: DateFrom
-    if_exists: IfExists
-    manifest: bool
-    manifest_layout: str
-    success_marker: bool
-    once: datetime.timedelta | None
-    content_type: str | None
-    sse: Literal["AES256", "aws:kms"] | None
-    sse_kms_key_id: str | None
-    storage_class: str | None
-    acl: Acl | None
-    tags: Mapping[str, str]
-    metadata: Mapping[str, str]
-    follow_symlinks: bool
-    include: tuple[str, ...]
-    exclude: tuple[str, ...]
-    recursive: bool
-    category_from_parent: bool
-    move_source: Path | None
-    delete_source: bool

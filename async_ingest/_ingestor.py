@@ -18,9 +18,10 @@ import anyio
 from ._bandwidth import TokenBucket, process_share
 from ._buffers import BufferPool
 from ._client import open_client
-from ._config import IngestConfig, IngestSettings
+from ._config import IngestConfig
 from ._dates import file_date_rule
 from ._exceptions import ConfigError
+from ._kwargs import IngestSettings
 from ._landing import check_landing_zone
 from ._plan import RunPlan, Source, plan_uploads, source_roots
 from ._results import FileResult, FileStatus, IngestReport

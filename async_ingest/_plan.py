@@ -14,9 +14,9 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
-from ._config import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, MiB
 from ._exceptions import ConfigError, DuplicateKeyError, InvalidKeyError, SourceError
 from ._keys import KeyBuilder
+from ._limits import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, MiB
 from ._results import FileResult, FileStatus, IngestReport
 from ._shard import Shard
 

@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from ._config import CHECKSUMS, IngestConfig, validate_bucket_name
+from ._config import CHECKSUMS, IngestConfig
 from ._errors import describe_error, expected_errors
 from ._exceptions import ConfigError
 from ._keys import check_piece
+from ._limits import validate_bucket_name
 from ._plan import adjust_part_size
 
 if TYPE_CHECKING:
