@@ -8,7 +8,7 @@ import itertools
 import math
 import os
 import stat
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatch
 from pathlib import Path
@@ -18,6 +18,9 @@ from ._config import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, M
 from ._exceptions import ConfigError, DuplicateKeyError, InvalidKeyError, SourceError
 from ._keys import KeyBuilder
 from ._results import FileResult, FileStatus, IngestReport
+
+#: Files planned between two calls of plan_uploads' *checkpoint*.
+CHECK_EVERY = 256
 
 __all__ = ["RunPlan", "Source", "UploadSpec", "adjust_part_size", "parse_source", "plan_uploads", "resolve_sources"]
 
@@ -270,15 +273,20 @@ def plan_uploads(
     part_size: int,
     multipart_threshold: int,
     follow_symlinks: bool = True,
+    checkpoint: Callable[[], None] | None = None,
     **selection: Any,
 ) -> tuple[UploadSpec, ...]:
     """Decide every upload of a run, or raise before anything is sent.
 
-    Blocking (it stats and opens files): call it from a worker thread.
+    Blocking (it stats and opens files): call it from a worker thread.  *checkpoint* is called
+    every :data:`CHECK_EVERY` files; what it raises stops the planning (anyio's
+    ``from_thread.check_cancelled`` makes it cancellable).
     """
     specs: list[UploadSpec] = []
     by_key: dict[str, UploadSpec] = {}
-    for source in resolve_sources(sources, **selection):
+    for index, source in enumerate(resolve_sources(sources, **selection)):
+        if checkpoint is not None and index % CHECK_EVERY == 0:
+            checkpoint()
         st = _stat_regular(source.path, follow_symlinks=follow_symlinks)
         name = source.path.name
         try:

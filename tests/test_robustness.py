@@ -1,0 +1,98 @@
+"""The command when its surroundings misbehave: its output gone, a signal while planning, a silent endpoint."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import objects
+from .faultproxy import Fault, FaultProxy, hold_until
+from .test_cli import start_cli
+
+#: The files of the output tests, and what lands of them.
+NAMES = ("movies.csv", "series.csv")
+LANDED = {f"Raw/Local/CSV/{name.split('.')[0].title()}/2022/05/02/{name}" for name in NAMES}
+
+
+def _sources(make_file: Callable[..., Path]) -> list[str]:
+    return [str(make_file(name, 1000)) for name in NAMES]
+
+
+@pytest.mark.parametrize("output", [["--json"], []], ids=["json", "table"])
+def test_stdout_whose_reader_is_gone(
+    endpoint_env: dict[str, str], bucket: str, s3: Any, make_file: Callable[..., Path], output: list[str]
+) -> None:
+    """Piped into a reader that has gone (`| head -c 10` after its 10 bytes): the files land, no traceback, exit 0."""
+    process = start_cli(["--bucket", bucket, "--date", "2022-05-02", *output, *_sources(make_file)], endpoint_env)
+    assert process.stdout is not None
+    process.stdout.close()  # before the report is written: every write to stdout meets a broken pipe
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert "BrokenPipeError" not in stderr
+    assert set(objects(s3, bucket)) == LANDED
+
+
+@pytest.mark.parametrize("output", [["--json"], []], ids=["json", "table"])
+def test_stdout_closed_at_start(
+    endpoint_env: dict[str, str], bucket: str, s3: Any, make_file: Callable[..., Path], output: list[str]
+) -> None:
+    """Started with stdout closed (`>&-`): the run still lands the files and exits by them."""
+    command = [sys.executable, "-m", "async_ingest", "--bucket", bucket, "--date", "2022-05-02", *output]
+    done = subprocess.run(
+        ["bash", "-c", 'exec "$@" >&-', "bash", *command, *_sources(make_file)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **endpoint_env},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert set(objects(s3, bucket)) == LANDED
+
+
+def test_ctrl_c_while_planning_a_dry_run(endpoint_env: dict[str, str], bucket: str, tmp_path: Path) -> None:
+    """Ctrl-C while a dry run of 100,000 files is planned stops the planning: one line, no report, exit 130."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for number in range(100_000):
+        (folder / f"f{number:06d}.csv").write_bytes(b"x")
+    process = start_cli(["--bucket", bucket, "--dry-run", "--json", "--log-level", "info", str(folder)], endpoint_env)
+    assert process.stderr is not None
+    for line in process.stderr:  # the signals are the run's once it plans
+        if "planning 1 sources" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert "async-ingest: interrupted while planning" in stderr
+    assert "was not landed" not in stderr
+    assert "Traceback" not in stderr
+    assert stdout == ""  # nothing was planned, so nothing to report
+
+
+def test_interrupted_files_are_one_line(proxy: FaultProxy, bucket: str, make_file: Callable[..., Path]) -> None:
+    """The files an interrupted run did not land are counted in one line, not named one line each."""
+    release = threading.Event()
+    held = proxy.add(Fault(hold_until(release, timeout=60), method="PUT", times=None))
+    sources = [str(make_file(f"in/file{number}.csv", 1000)) for number in range(3)]
+    process = start_cli(["--bucket", bucket, *sources], {"AWS_ENDPOINT_URL": proxy.url})
+    try:
+        assert held.wait(timeout=30), "no file was sent"
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        release.set()
+        process.kill()
+    assert process.returncode == 143, stderr
+    assert stderr.count("async-ingest: interrupted: 3 files were not landed") == 1, stderr
+    assert "was not landed" not in stderr
