@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import objects
+import async_ingest
+
+from .conftest import DAY, objects
 from .faultproxy import Fault, FaultProxy, hold_until
 from .test_cli import start_cli
 
@@ -96,3 +98,23 @@ def test_interrupted_files_are_one_line(proxy: FaultProxy, bucket: str, make_fil
     assert process.returncode == 143, stderr
     assert stderr.count("async-ingest: interrupted: 3 files were not landed") == 1, stderr
     assert "was not landed" not in stderr
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("category", [None, "Movies"], ids=["one-partition-each", "listed-partition"])
+async def test_unreachable_endpoint_fails_the_rest_fast(make_file: Callable[..., Path], category: str | None) -> None:
+    """Once the endpoint is known not to answer, the other files and the manifest are not tried: the same message."""
+    names = ("movies.csv", "series.csv", "people.csv")
+    sources = [f"{category}={make_file(name, 10)}" if category else make_file(name, 10) for name in names]
+    report = await async_ingest.ingest(
+        sources, bucket="lake", endpoint_url="http://127.0.0.1:9", date=DAY, max_attempts=1, concurrency=1
+    )
+    message = "cannot connect to the S3 endpoint http://127.0.0.1:9"
+    assert {f.error_code for f in report.files} == {"EndpointConnectionError"}
+    assert all((f.error or "").startswith((message, "not attempted: " + message)) for f in report.files)
+    # Without a listing the first file meets the error itself; with one, the listing did.
+    tried = [f for f in report.files if not (f.error or "").startswith("not attempted: ")]
+    assert len(tried) == (0 if category else 1)
+    (error,) = report.errors
+    assert error.startswith("could not write s3://lake/")
+    assert message in error
