@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 
 import async_ingest
 
-from .conftest import DAY, objects
+from .conftest import DAY, objects, run_cli
 from .faultproxy import Fault, FaultProxy, hold_until
 from .test_cli import start_cli
 
@@ -118,3 +119,23 @@ async def test_unreachable_endpoint_fails_the_rest_fast(make_file: Callable[...,
     (error,) = report.errors
     assert error.startswith("could not write s3://lake/")
     assert message in error
+
+
+def test_rerun_with_other_object_settings_skips_and_keeps_them(
+    endpoint_env: dict[str, str], bucket: str, s3: Any, make_file: Callable[..., Path]
+) -> None:
+    """Same content, other --storage-class or --metadata: skipped, settings kept; --if-exists overwrite applies."""
+    source = make_file("movies.csv", 1000)
+    key = "Raw/Local/CSV/Movies/2022/05/02/movies.csv"
+    first = ["--bucket", bucket, "--date", "2022-05-02", "--json", "--metadata", "team=data"]
+    assert run_cli(*first, source, env=endpoint_env).returncode == 0
+    other = [*first[:-1], "team=ops", "--storage-class", "STANDARD_IA"]
+    again = run_cli(*other, source, env=endpoint_env)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["files"][0]["status"] == "skipped"
+    kept = s3.head_object(Bucket=bucket, Key=key)
+    assert (kept["Metadata"], kept.get("StorageClass", "STANDARD")) == ({"team": "data"}, "STANDARD")
+    overwritten = run_cli(*other, "--if-exists", "overwrite", source, env=endpoint_env)
+    assert json.loads(overwritten.stdout)["files"][0]["status"] == "uploaded", overwritten.stderr
+    changed = s3.head_object(Bucket=bucket, Key=key)
+    assert (changed["Metadata"], changed.get("StorageClass")) == ({"team": "ops"}, "STANDARD_IA")
