@@ -12,17 +12,19 @@ from typing import Any
 import anyio
 
 from ._config import IngestConfig
+from ._endpoint import validate_endpoint_url
 from ._exceptions import ConfigError
 from ._version import __version__
 
 __all__ = ["open_client"]
 
 
-def _prepare_session(profile: str | None, region: str | None, credentials: dict[str, str]) -> Any:
+def _prepare_session(profile: str | None, region: str | None, credentials: dict[str, str]) -> tuple[Any, str | None]:
     """Import the S3 stack and load botocore's S3 data; blocking (~0.8 s), so run in a worker thread.
 
     Creating the client afterwards finds the service model, endpoint rules and partitions
     already parsed in the session's loader cache, and so no longer blocks the host's loop.
+    Also returns the endpoint URL the AWS configuration sets for S3, if any.
     """
     aioboto3 = importlib.import_module("aioboto3")
     # Modules the client class imports lazily while it is being created.
@@ -36,7 +38,16 @@ def _prepare_session(profile: str | None, region: str | None, credentials: dict[
     for name in ("partitions", "endpoints", "sdk-default-configuration", "_retry"):
         loader.load_data(name)
     drop_unread_context_params(model, ruleset)
-    return session
+    return session, _configured_endpoint(core)
+
+
+def _configured_endpoint(core: Any) -> str | None:
+    """The endpoint URL of ``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL`` or the profile, as botocore finds it."""
+    if core.get_config_variable("ignore_configured_endpoint_urls"):
+        return None
+    provider = importlib.import_module("botocore.configprovider").ConfiguredEndpointProvider
+    found = provider(full_config=core.full_config, scoped_config=core.get_scoped_config(), client_name="s3").provide()
+    return found if isinstance(found, str) else None
 
 
 def drop_unread_context_params(model: dict[str, Any], ruleset: dict[str, Any]) -> list[str]:
@@ -87,9 +98,13 @@ async def open_client(config: IngestConfig, stack: AsyncExitStack, **credentials
     from botocore.exceptions import BotoCoreError
 
     try:
-        session = await anyio.to_thread.run_sync(_prepare_session, config.profile, config.region, credentials)
+        session, configured = await anyio.to_thread.run_sync(
+            _prepare_session, config.profile, config.region, credentials
+        )
     except BotoCoreError as exc:
         raise ConfigError(f"AWS configuration: {exc}") from None
+    if config.endpoint_url is None and configured is not None:
+        validate_endpoint_url(configured)
     from aiobotocore.config import AioConfig
 
     s3_settings: dict[str, Any] = {"addressing_style": config.addressing_style}
@@ -102,8 +117,8 @@ async def open_client(config: IngestConfig, stack: AsyncExitStack, **credentials
         max_pool_connections=config.concurrency,
         request_checksum_calculation=config.request_checksum_calculation,
         response_checksum_validation="when_required",
-        connect_timeout=10,
-        read_timeout=120,
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
         s3=s3_settings,
         user_agent=user_agent(),
     )
@@ -116,7 +131,7 @@ async def open_client(config: IngestConfig, stack: AsyncExitStack, **credentials
         # Plain-HTTP endpoints need no TLS context; building one (loading the CA bundle) would
         # block the event loop for 30-170 ms on the first request.
         plain_http = (config.endpoint_url or "").startswith("http://")
-        return await stack.enter_async_context(
+        client = await stack.enter_async_context(
             session.client(
                 "s3",
                 endpoint_url=config.endpoint_url,
@@ -127,3 +142,11 @@ async def open_client(config: IngestConfig, stack: AsyncExitStack, **credentials
     except BotoCoreError as exc:
         # ProfileNotFound, an unreadable or malformed config file, an invalid endpoint URL…
         raise ConfigError(f"AWS configuration: {exc}") from None
+    # botocore asks for "100 Continue" before each file-like body (parts, large files);
+    # aiohttp waits for it with no timeout at all (botocore's own HTTP client sends the body
+    # after 1 s), so a request to an endpoint that stopped answering would wait forever.
+    # Without the header, the read timeout bounds the wait for the answer.
+    from botocore.handlers import add_expect_header
+
+    client.meta.events.unregister("before-call.s3", add_expect_header)
+    return client

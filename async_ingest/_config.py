@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ._endpoint import validate_endpoint_url
 from ._exceptions import ConfigError
 from ._keys import LAYOUTS, KeyBuilder
 from ._options import Setting, about
@@ -146,8 +147,16 @@ class IngestConfig:
         default="auto", metadata=about(choice("auto", "path", "virtual"), "S3 addressing style", "transfer")
     )
     max_attempts: int = field(
-        default=5,
-        metadata=about(COUNT, "total attempts per request (botocore's standard retry mode)", applies="library"),
+        default=3, metadata=about(COUNT, "attempts per request, botocore's standard retry mode (1-20)", "transfer")
+    )
+    connect_timeout: float = field(
+        default=10.0, metadata=about(SECONDS, "seconds to wait for a connection to the endpoint", "transfer")
+    )
+    # Between bytes, not for the whole answer: S3 keeps long requests such as
+    # CompleteMultipartUpload alive by sending whitespace while it works.
+    read_timeout: float = field(
+        default=60.0,
+        metadata=about(SECONDS, "seconds to wait for the next bytes of an answer, not the whole answer", "transfer"),
     )
     abort_timeout: float = field(
         default=10.0,
@@ -228,6 +237,8 @@ class IngestConfig:
 
     def __post_init__(self) -> None:
         validate_bucket_name(self.bucket)
+        if self.endpoint_url is not None:
+            validate_endpoint_url(self.endpoint_url)
         if self.layout not in LAYOUTS and "{" not in self.layout:
             names = ", ".join(LAYOUTS)
             raise ConfigError(f"unknown layout {self.layout!r}: use one of {names} or a template with {{fields}}")
@@ -268,6 +279,10 @@ class IngestConfig:
         KeyBuilder(date=datetime.date(2000, 1, 1), layout=self.manifest_layout, zone=self.zone, origin=self.origin)
         if not 1 <= self.max_attempts <= 20:
             raise ConfigError(f"max attempts must be between 1 and 20, got {self.max_attempts}")
+        for name in ("connect_timeout", "read_timeout"):
+            seconds = getattr(self, name)
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds < float("inf"):
+                raise ConfigError(f"{name.replace('_', ' ')} must be a positive number of seconds, got {seconds!r}")
         if self.abort_timeout <= 0:
             raise ConfigError(f"abort timeout must be positive, got {self.abort_timeout}")
 
@@ -312,6 +327,8 @@ class IngestSettings(TypedDict, total=False):
     request_checksum_calculation: Literal["when_supported", "when_required"]
     addressing_style: Literal["auto", "path", "virtual"]
     max_attempts: int
+    connect_timeout: float
+    read_timeout: float
     abort_timeout: float
     timezone: str | None
     if_exists: IfExists

@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self, Unpack
 
 import anyio
 
 from ._buffers import BufferPool
 from ._client import open_client
-from ._config import IngestConfig
+from ._config import IngestConfig, IngestSettings
 from ._exceptions import ConfigError
 from ._plan import RunPlan, Source, plan_uploads
 from ._results import FileStatus, IngestReport
@@ -34,9 +34,8 @@ __all__ = ["Ingestor", "RunPlan", "ingest"]
 log = logging.getLogger("async_ingest")
 
 #: File reads (and their checksums) in worker threads at once, per Ingestor.  Two keep up with
-#: ~600 MB/s of uploads on 2 cores; more only compete with the event-loop thread for the CPU and
-#: the GIL (movies/series, 4 alternating runs: heartbeat max lag 22-31 ms with up to 40 reads at
-#: once, 6-9 ms with 2, transfer no slower).
+#: the network on a small machine; more only compete with the event-loop thread for the CPU and
+#: the GIL, which shows as lag on the host's loop (docs/benchmarks.md has the measurements).
 READERS = 2
 
 SourceArg = str | os.PathLike[str] | Source
@@ -69,7 +68,7 @@ class Ingestor:
         *,
         bucket: str | None = None,
         client: S3Client | None = None,
-        **settings: Any,
+        **settings: Unpack[IngestSettings],
     ) -> None:
         if config is None:
             if bucket is None:
@@ -98,8 +97,8 @@ class Ingestor:
         self._state = _State.OPENED
         self._slots = anyio.Semaphore(self.config.concurrency)
         self._readers = anyio.CapacityLimiter(READERS)
-        # The upload machinery (awscrt's checksums, botocore's errors, the worker pool): ~20-40 ms of
-        # imports, done off the loop; `import async_ingest` (and --help) stays without them.
+        # The upload machinery (awscrt's checksums, botocore's errors, the worker pool): imports
+        # that would stall the loop, done in a thread; `import async_ingest` (and --help) stays without them.
         for module in ("_transfer", "_workers"):
             await anyio.to_thread.run_sync(importlib.import_module, f"{__package__}.{module}")
         if self._borrowed is None:
@@ -260,7 +259,7 @@ async def ingest(
     client: S3Client | None = None,
     on_result: ResultCallback | None = None,
     on_progress: ProgressCallback | None = None,
-    **settings: Any,
+    **settings: Unpack[IngestSettings],
 ) -> IngestReport:
     """Ingest *sources* into *bucket* in one call; see :class:`IngestConfig` for *settings*.
 

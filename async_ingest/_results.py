@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
+from ._endpoint import redact_url
 from ._exceptions import IngestFailedError
 
 __all__ = ["FileResult", "FileStatus", "IngestReport", "ProgressEvent"]
@@ -150,7 +151,7 @@ class IngestReport:
         return {
             "run_id": self.run_id,
             "bucket": self.bucket,
-            "endpoint_url": self.endpoint_url,
+            "endpoint_url": self.endpoint_url and redact_url(self.endpoint_url),
             "date": self.date.isoformat(),
             "dry_run": self.dry_run,
             "started_at": self.started_at.isoformat(),

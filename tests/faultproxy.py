@@ -39,17 +39,21 @@ __all__ = [
     "FaultProxy",
     "FlipRequestBytes",
     "HoldUntil",
+    "NeverAnswer",
     "RecordedRequest",
     "ResetMidBody",
     "RewriteResponseHeader",
     "Stall",
+    "StallMidResponse",
     "Status",
     "answer_after_forwarding",
     "flip_request_bytes",
     "hold_until",
+    "never_answer",
     "reset_mid_body",
     "rewrite_response_header",
     "stall",
+    "stall_mid_response",
     "status",
 ]
 
@@ -144,6 +148,16 @@ def answer_after_forwarding(answer: Status) -> AnswerAfterForwarding:
     return AnswerAfterForwarding(answer)
 
 
+@dataclass(frozen=True)
+class NeverAnswer(Action):
+    """Read the request, then send nothing back (not even ``100 Continue``) until the proxy stops."""
+
+
+@dataclass(frozen=True)
+class StallMidResponse(Action):
+    """Forward, send the response's status line and headers but not the blank line ending them, then nothing."""
+
+
 def status(code: int, s3_error_code: str, message: str, headers: Mapping[str, str] | None = None) -> Status:
     """Answer *code* with ``<Error><Code>s3_error_code</Code><Message>message</Message></Error>``."""
     return Status(code, s3_error_code, message, dict(headers) if headers else None)
@@ -172,6 +186,16 @@ def rewrite_response_header(name: str, value: str) -> RewriteResponseHeader:
 def hold_until(event: threading.Event, timeout: float | None = None) -> HoldUntil:
     """Freeze the request in flight until *event* is set (or *timeout* passes, or the proxy stops)."""
     return HoldUntil(event, timeout)
+
+
+def never_answer() -> NeverAnswer:
+    """An endpoint that accepts and reads the request and never answers it."""
+    return NeverAnswer()
+
+
+def stall_mid_response() -> StallMidResponse:
+    """An endpoint that starts its answer and stalls: the client's read timeout is all that ends the wait."""
+    return StallMidResponse()
 
 
 # --------------------------------------------------------------------------- rules and records
@@ -513,6 +537,9 @@ class FaultProxy:
         action = fault.action if fault is not None else None
 
         if "100-continue" in lower.get("expect", "").lower():
+            if isinstance(action, NeverAnswer):  # not even "100 Continue": the body never comes
+                self._record(method, target, lower, 0, fault)
+                await self._hang()
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             await writer.drain()
 
@@ -551,7 +578,9 @@ class FaultProxy:
                 writer.write(payload)
             await writer.drain()
             return keep_alive
-        if isinstance(action, Stall):
+        if isinstance(action, NeverAnswer):
+            await self._hang()
+        elif isinstance(action, Stall):
             await asyncio.sleep(action.seconds)
         elif isinstance(action, HoldUntil):
             deadline = None if action.timeout is None else time.monotonic() + action.timeout
@@ -566,6 +595,8 @@ class FaultProxy:
         if body or "content-length" in lower or chunked or method.upper() in {"POST", "PUT", "PATCH"}:
             forwarded.append(("Content-Length", str(len(body))))
         forwarded.append(("Connection", "close"))
+        if isinstance(action, StallMidResponse):
+            return await self._forward(writer, method, target, forwarded, body, action, keep_alive)
         rewrite = action if isinstance(action, RewriteResponseHeader) else None
         return await self._forward(writer, method, target, forwarded, body, rewrite, keep_alive)
 
@@ -589,7 +620,7 @@ class FaultProxy:
         target: str,
         headers: Headers,
         body: bytes,
-        rewrite: RewriteResponseHeader | None,
+        rewrite: RewriteResponseHeader | StallMidResponse | None,
         keep_alive: bool,
     ) -> bool:
         try:
@@ -613,7 +644,11 @@ class FaultProxy:
                     break
             reason = status_line.split(" ", 2)[2] if status_line.count(" ") >= 2 else ""
             upper = _lower(reply)
-            if rewrite is not None:
+            if isinstance(rewrite, StallMidResponse):
+                writer.write(_head_bytes(f"HTTP/1.1 {code} {reason}".rstrip(), reply)[:-2])
+                await writer.drain()
+                await self._hang()
+            if isinstance(rewrite, RewriteResponseHeader):
                 reply = _set_header(reply, rewrite.name, rewrite.value)
             passed = [(n, v) for n, v in reply if n.lower() not in _HOP_BY_HOP]
             first = f"HTTP/1.1 {code} {reason}".rstrip()
@@ -643,6 +678,12 @@ class FaultProxy:
             return keep_alive
         finally:
             up_writer.transport.abort()
+
+    async def _hang(self) -> None:
+        """Wait, sending nothing, until stop() cuts the connection."""
+        assert self._stopping is not None
+        await self._stopping.wait()
+        raise ConnectionError("the proxy is stopping")
 
     @staticmethod
     async def _respond(writer: asyncio.StreamWriter, first_line: str, headers: Headers, keep_alive: bool) -> None:

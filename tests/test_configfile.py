@@ -169,6 +169,9 @@ CONVERSIONS = [
     pytest.param('include = ["*.csv", "*.json"]', "include", ("*.csv", "*.json"), id="include-list"),
     pytest.param("exclude = []", "exclude", (), id="exclude-empty"),
     pytest.param('older-than = "7d"', "older_than", datetime.timedelta(days=7), id="older-than"),
+    pytest.param("max-attempts = 1", "max_attempts", 1, id="max-attempts"),
+    pytest.param("connect-timeout = 2.5", "connect_timeout", 2.5, id="connect-timeout"),
+    pytest.param('read-timeout = "30"', "read_timeout", 30.0, id="read-timeout"),
 ]
 
 

@@ -143,3 +143,12 @@ def test_the_docs_have_python_to_run() -> None:
     """The extraction finds the examples: the README's and the library reference's."""
     pages = {block.page for block in ALL if block.runs and block.language == "python"}
     assert {"README.md", os.path.join("docs", "library.md")} <= pages
+
+
+def test_every_public_name_is_in_the_library_reference() -> None:
+    """docs/library.md names every name async_ingest exports, so the reference cannot fall behind."""
+    import async_ingest
+
+    reference = (ROOT / "docs" / "library.md").read_text(encoding="utf-8")
+    missing = [name for name in async_ingest.__all__ if not re.search(rf"\b{re.escape(name)}\b", reference)]
+    assert missing == []

@@ -19,7 +19,13 @@ import boto3
 import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import ClientError, ConnectionError, FlexibleChecksumError, HTTPClientError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionError,
+    FlexibleChecksumError,
+    HTTPClientError,
+    ReadTimeoutError,
+)
 
 from .conftest import ACCESS_KEY, SECRET_KEY, objects
 from .faultproxy import (
@@ -28,9 +34,11 @@ from .faultproxy import (
     answer_after_forwarding,
     flip_request_bytes,
     hold_until,
+    never_answer,
     reset_mid_body,
     rewrite_response_header,
     stall,
+    stall_mid_response,
     status,
 )
 
@@ -307,3 +315,18 @@ def test_raw_http_chunked_body_keep_alive_and_reset(proxy: FaultProxy, s3: Any, 
         with pytest.raises(ConnectionResetError):
             raw.recv(1024)
     assert proxy.requests[-1].body_length == 500
+
+
+@pytest.mark.parametrize("action", [never_answer(), stall_mid_response()], ids=["never-answer", "stall-mid-response"])
+@pytest.mark.timeout(20)
+def test_silent_endpoints_leave_only_the_read_timeout(proxy: FaultProxy, s3: Any, action: Any) -> None:
+    """never_answer reads the request and sends nothing (not even 100 Continue); stall_mid_response stops mid-head."""
+    name = f"silent-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    silent = proxy.add(Fault(action, method="PUT"))
+    with pytest.raises(ReadTimeoutError):
+        client(proxy.url, read_timeout=0.5).put_object(Bucket=name, Key="k", Body=b"x" * 1000)
+    assert silent.applied == 1
+    assert proxy.requests[-1].headers["content-length"] == "1000"
+    forwarded = action == stall_mid_response()
+    assert objects(s3, name) == ({"k": b"x" * 1000} if forwarded else {})
