@@ -17,7 +17,7 @@ import pytest
 import async_ingest
 
 from .conftest import DAY, objects, run_cli
-from .faultproxy import Fault, FaultProxy, hold_until
+from .faultproxy import Fault, FaultProxy, hold_until, never_answer
 from .test_cli import start_cli
 
 #: The files of the output tests, and what lands of them.
@@ -139,3 +139,22 @@ def test_rerun_with_other_object_settings_skips_and_keeps_them(
     assert json.loads(overwritten.stdout)["files"][0]["status"] == "uploaded", overwritten.stderr
     changed = s3.head_object(Bucket=bucket, Key=key)
     assert (changed["Metadata"], changed.get("StorageClass")) == ({"team": "ops"}, "STANDARD_IA")
+
+
+def test_timeout_flags_bound_a_silent_endpoint(proxy: FaultProxy, bucket: str, make_file: Callable[..., Path]) -> None:
+    """--read-timeout 1 --max-attempts 1 against an endpoint that never answers: the file fails with a read timeout,
+    and the manifest, which would wait as long, is not tried."""
+    silent = proxy.add(Fault(never_answer(), times=None))
+    done = run_cli(
+        "--bucket", bucket, "--read-timeout", "1", "--max-attempts", "1", "--json", make_file("series.csv", 1000),
+        env={"AWS_ENDPOINT_URL": proxy.url}, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    (result,) = report["files"]
+    assert result["status"] == "failed"
+    assert result["error"].startswith("Read timeout on endpoint URL"), result
+    assert report["manifest_key"] is None
+    (error,) = report["errors"]
+    assert error.endswith(result["error"])
+    assert silent.applied == 1  # the file's one request; none for the manifest
