@@ -24,6 +24,7 @@ from ._keys import LAYOUTS, KeyBuilder
 from ._plan import RunPlan, Source, UploadSpec
 from ._results import FileResult, FileStatus, IngestReport, ProgressEvent
 from ._run import Run
+from ._shard import Shard
 from ._sweep import StaleUpload
 from ._types import S3Client
 from ._version import __version__
@@ -48,6 +49,7 @@ __all__ = [
     "Run",
     "RunPlan",
     "S3Client",
+    "Shard",
     "Source",
     "SourceChangedError",
     "SourceError",

@@ -69,6 +69,8 @@ def _argument(setting: Setting) -> dict[str, Any]:
         options["choices"] = kind.choices
     else:
         options["type"] = kind.parse
+    if setting.const is not None:
+        options.update(nargs="?", const=setting.const)
     if setting.metavar:
         options["metavar"] = setting.metavar
     return options
@@ -156,6 +158,10 @@ def config_from_args(args: argparse.Namespace, settings: Settings) -> IngestConf
     if args.local and config.workers > 1:
         raise ConfigError(
             f"--local runs in one process (the trial endpoint lives in it): drop workers={config.workers}"
+        )
+    if args.local and config.delete_source:
+        raise ConfigError(
+            "--delete-source with --local would lose the files: the trial endpoint's data ends with the run"
         )
     return config
 

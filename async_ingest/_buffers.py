@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import anyio
 
+from ._bandwidth import ThrottledBody, TokenBucket
+
 __all__ = ["MAPPED_BUFFER", "Buffer", "BufferPool", "Limits", "PartBody", "read_into"]
 
 #: Buffers from this size up are anonymous memory maps: the kernel supplies their zeroed pages as
@@ -86,11 +88,25 @@ class BufferPool:
 
 @dataclass(frozen=True)
 class Limits:
-    """The limits every request of a run shares: requests in flight, buffer memory, reading threads."""
+    """The limits every request of a run shares: requests in flight, buffer memory, reading threads, bandwidth."""
 
     slots: anyio.Semaphore
     buffers: BufferPool
     readers: anyio.CapacityLimiter
+    #: The bandwidth limit's bucket (None: no limit), which each request body waits on before it is sent.
+    bandwidth: TokenBucket | None = None
+
+    async def body(self, data: memoryview | bytearray) -> PartBody | ThrottledBody | bytearray:
+        """The request body of *data*: a file over its view, throttled chunk by chunk under a bandwidth limit.
+
+        A bytearray (a small file, sent in one piece) is let through whole, before its request.
+        """
+        if isinstance(data, bytearray):
+            if self.bandwidth is not None:
+                await self.bandwidth.acquire(len(data))
+            return data
+        body = PartBody(data)
+        return body if self.bandwidth is None else ThrottledBody(body, len(data), self.bandwidth)
 
 
 def read_into(fd: int, buffer: Buffer, offset: int, length: int) -> memoryview | None:

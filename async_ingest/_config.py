@@ -7,14 +7,20 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, TypedDict
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ._bandwidth import check_bandwidth
+from ._dates import DATE_FROM, DateFrom, check_date_from, now_in, on_the_hour, require_hour
 from ._endpoint import validate_endpoint_url
 from ._exceptions import ConfigError
 from ._keys import LAYOUTS, KeyBuilder
-from ._options import Setting, about
-from ._parse import BOOL, COUNT, METADATA, PATTERNS, SECONDS, SIZE, TEXT, choice, format_size
+from ._landing import check_source_actions
+from ._object_options import ACL, TAGS, Acl, check_acl_and_tags
+from ._once import check_once
+from ._options import PATH, Setting, about
+from ._parse import AGE, BOOL, COUNT, METADATA, PATTERNS, RATE, SECONDS, SIZE, TEXT, choice, format_size
+from ._shard import RUN_ID, SHARD, Shard, shard_settings
 
 __all__ = ["CHECKSUMS", "IngestConfig", "IngestSettings", "validate_bucket_name"]
 
@@ -119,6 +125,22 @@ class IngestConfig:
         default=1,
         metadata=about(COUNT, "processes sharing the small files of many-file runs, this one included", "transfer"),
     )
+    # One run split between machines: each plans every file and uploads those whose key hashes to its index.
+    shard: Shard | tuple[int, int] | None = field(
+        default=None,
+        metadata=about(
+            SHARD,
+            "upload only shard INDEX (from 0) of COUNT of the planned files; auto: the index from "
+            "JOB_COMPLETION_INDEX, AWS_BATCH_JOB_ARRAY_INDEX or SLURM_ARRAY_TASK_ID",
+            "transfer",
+            metavar="INDEX/COUNT",
+            default_text="all files",
+        ),
+    )
+    run_id: str | None = field(
+        default=None,
+        metadata=about(RUN_ID, "the run's id, shared by all its shards", "transfer", default_text="generated"),
+    )
     part_size: int = field(default=8 * MiB, metadata=about(SIZE, "multipart part size", "transfer"))
     multipart_threshold: int = field(
         default=8 * MiB, metadata=about(SIZE, "files larger than this are sent as multipart uploads", "transfer")
@@ -129,6 +151,18 @@ class IngestConfig:
         default=40 * MiB,
         metadata=about(
             SIZE, "memory for the bytes of parts in flight, across all files; at least one part", "transfer"
+        ),
+    )
+    # One token bucket per Ingestor, shared by every file and part; with workers, each process has an equal share.
+    max_bandwidth: int | None = field(
+        default=None,
+        metadata=about(
+            RATE,
+            "upload rate limit of the whole run (50MiB/s, 10MB/s, 200Mbit/s, or bytes per second), "
+            "split evenly between the processes of --workers",
+            "transfer",
+            metavar="RATE",
+            default_text="no limit",
         ),
     )
     checksum: Checksum = field(
@@ -165,7 +199,20 @@ class IngestConfig:
     timezone: str | None = field(
         default=None,
         metadata=about(
-            TEXT, "IANA time zone whose today is the default date", "keys", name="tz", default_text="the local zone"
+            TEXT,
+            "IANA time zone whose today (and hour) is the default date, and of file times for --date-from mtime",
+            "keys",
+            name="tz",
+            default_text="the local zone",
+        ),
+    )
+    date_from: DateFrom = field(
+        default="run",
+        metadata=about(
+            choice(*DATE_FROM),
+            "each file's partition date: the run's (--date or today), the file's modification time in --tz, "
+            "or the first date in its path",
+            "keys",
         ),
     )
     if_exists: IfExists = field(
@@ -189,6 +236,18 @@ class IngestConfig:
         default=False,
         metadata=about(BOOL, "write an empty _SUCCESS object into each partition whose files all landed", "objects"),
     )
+    once: datetime.timedelta | None = field(
+        default=None,
+        metadata=about(
+            AGE,
+            "skip a file whose name and checksum a run of this zone and origin landed in the last WINDOW "
+            "of processing dates (read from the run manifests); --once alone is 30d",
+            "objects",
+            const=datetime.timedelta(days=30),
+            metavar="WINDOW",
+            default_text="off",
+        ),
+    )
     content_type: str | None = field(
         default=None,
         metadata=about(TEXT, "Content-Type of every object", "objects", default_text="guessed from the extension"),
@@ -203,6 +262,26 @@ class IngestConfig:
     storage_class: str | None = field(
         default=None,
         metadata=about(TEXT, "S3 storage class, such as STANDARD_IA", "objects", default_text="STANDARD"),
+    )
+    acl: Acl | None = field(
+        default=None,
+        metadata=about(
+            ACL,
+            "canned ACL of every object, the manifest and the markers: private, public-read, public-read-write, "
+            "authenticated-read, aws-exec-read, bucket-owner-read, bucket-owner-full-control",
+            "objects",
+            default_text="none sent: the bucket's rules",
+        ),
+    )
+    tags: Mapping[str, str] = field(
+        default_factory=dict,
+        metadata=about(
+            TAGS,
+            "object tag of every file (not the manifest, markers); repeatable, at most 10; env KEY=VALUE,KEY2=VALUE2",
+            "objects",
+            flags=("--tag",),
+            metavar="KEY=VALUE",
+        ),
     )
     metadata: Mapping[str, str] = field(
         default_factory=dict,
@@ -234,6 +313,20 @@ class IngestConfig:
             "choosing files",
         ),
     )
+    # Landing-zone semantics: what becomes of a source once its object is in place and verified.
+    move_source: Path | None = field(
+        default=None,
+        metadata=about(
+            PATH,
+            "move each file that landed into DIR, under its path relative to its source (created if its parent exists)",
+            "choosing files",
+            metavar="DIR",
+        ),
+    )
+    delete_source: bool = field(
+        default=False,
+        metadata=about(BOOL, "delete each file that landed (uploaded, or skipped as identical)", "choosing files"),
+    )
 
     def __post_init__(self) -> None:
         validate_bucket_name(self.bucket)
@@ -242,12 +335,14 @@ class IngestConfig:
         if self.layout not in LAYOUTS and "{" not in self.layout:
             names = ", ".join(LAYOUTS)
             raise ConfigError(f"unknown layout {self.layout!r}: use one of {names} or a template with {{fields}}")
-        self.key_builder(datetime.date(2000, 1, 1))  # validates layout, zone, origin and format now
+        self.key_builder(datetime.datetime(2000, 1, 1))  # validates layout, zone, origin and format now
         self.today()  # validates the time zone
+        check_date_from(self.date_from)
         if not 1 <= self.concurrency <= 1000:
             raise ConfigError(f"concurrency must be between 1 and 1000, got {self.concurrency}")
         if not 1 <= self.workers <= 64:
             raise ConfigError(f"workers must be between 1 and 64, got {self.workers}")
+        object.__setattr__(self, "shard", shard_settings(self.shard, self.run_id, self.manifest, self.success_marker))
         if not MIN_PART_SIZE <= self.part_size <= MAX_PART_SIZE:
             raise ConfigError(f"part size must be between 5 MiB and 5 GiB, got {self.part_size} bytes")
         if self.buffer_memory < self.part_size:
@@ -255,6 +350,7 @@ class IngestConfig:
                 f"buffer memory {_bytes(self.buffer_memory)} is smaller than one part "
                 f"(part size {_bytes(self.part_size)}): give at least the part size"
             )
+        check_bandwidth(self.max_bandwidth)
         if not 0 <= self.multipart_threshold <= MAX_SINGLE_PUT:
             raise ConfigError(f"multipart threshold must be between 0 and 5 GiB, got {self.multipart_threshold} bytes")
         if self.checksum not in CHECKSUMS:
@@ -268,6 +364,7 @@ class IngestConfig:
             raise ConfigError("sse_kms_key_id needs sse='aws:kms'")
         if self.storage_class is not None and not re.fullmatch(r"[A-Z_]+", self.storage_class):
             raise ConfigError(f"invalid storage class {self.storage_class!r}: use S3's name, such as STANDARD_IA")
+        check_acl_and_tags(self.acl, self.tags)
         for name, value in self.metadata.items():
             if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or not value.isprintable() or not value.isascii():
                 raise ConfigError(
@@ -276,7 +373,7 @@ class IngestConfig:
                 )
         object.__setattr__(self, "include", tuple(self.include))
         object.__setattr__(self, "exclude", tuple(self.exclude))
-        KeyBuilder(date=datetime.date(2000, 1, 1), layout=self.manifest_layout, zone=self.zone, origin=self.origin)
+        self.manifest_key(datetime.datetime(2000, 1, 1), "run")  # validates the manifest layout
         if not 1 <= self.max_attempts <= 20:
             raise ConfigError(f"max attempts must be between 1 and 20, got {self.max_attempts}")
         for name in ("connect_timeout", "read_timeout"):
@@ -285,23 +382,33 @@ class IngestConfig:
                 raise ConfigError(f"{name.replace('_', ' ')} must be a positive number of seconds, got {seconds!r}")
         if self.abort_timeout <= 0:
             raise ConfigError(f"abort timeout must be positive, got {self.abort_timeout}")
+        check_source_actions(self.move_source, self.delete_source)
+        check_once(self)
 
     def today(self) -> datetime.date:
-        """Today's date in the configured time zone: the default processing date."""
-        if self.timezone is None:
-            return datetime.date.today()
-        try:
-            zone = ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(
-                f"unknown time zone {self.timezone!r}; use an IANA name such as 'Europe/Lisbon' or 'UTC'"
-            ) from None
-        return datetime.datetime.now(zone).date()
+        """Today's date in the configured time zone: the default processing date.
 
-    def manifest_key(self, date: datetime.date, run_id: str) -> str:
-        """Where the manifest of run *run_id* goes."""
+        A ``datetime`` on the current hour when the layout or the manifest layout uses ``{hh}``.
+        """
+        hourly = self.key_builder(datetime.datetime(2000, 1, 1)).hourly or "{hh}" in self.manifest_layout
+        return on_the_hour(now_in(self.timezone), hourly=hourly)
+
+    def run_date(self, date: datetime.date | None) -> datetime.date:
+        """The processing date of a run asked for *date* (None: today); ConfigError if a layout lacks its hour."""
+        if date is None:
+            return self.today()
+        if "{hh}" in self.manifest_layout:
+            require_hour(date, "manifest layout")
+        if self.date_from == "run" and self.key_builder(date).hourly:
+            require_hour(date, "layout")
+        return date
+
+    def manifest_key(self, date: datetime.date, run_id: str, shard: Shard | tuple[int, int] | None = None) -> str:
+        """Where the manifest of run *run_id* (of its *shard*: ``<run_id>.shard-0003-of-0008.json``) goes."""
+        shard = Shard(*shard) if isinstance(shard, tuple) else shard
         keys = KeyBuilder(date=date, layout=self.manifest_layout, zone=self.zone, origin=self.origin)
-        return keys.key_for(f"{run_id}.json", category="_manifests")
+        name = f"{run_id}.{shard.label}.json" if shard is not None else f"{run_id}.json"
+        return keys.key_for(name, category="_manifests")
 
     def key_builder(self, date: datetime.date) -> KeyBuilder:
         """The key builder of a run on processing date *date*."""
@@ -320,9 +427,12 @@ class IngestSettings(TypedDict, total=False):
     format: str | None
     concurrency: int
     workers: int
+    shard: Shard | tuple[int, int] | None
+    run_id: str | None
     part_size: int
     multipart_threshold: int
     buffer_memory: int
+    max_bandwidth: int | None
     checksum: Checksum
     request_checksum_calculation: Literal["when_supported", "when_required"]
     addressing_style: Literal["auto", "path", "virtual"]
@@ -331,17 +441,23 @@ class IngestSettings(TypedDict, total=False):
     read_timeout: float
     abort_timeout: float
     timezone: str | None
+    date_from: DateFrom
     if_exists: IfExists
     manifest: bool
     manifest_layout: str
     success_marker: bool
+    once: datetime.timedelta | None
     content_type: str | None
     sse: Literal["AES256", "aws:kms"] | None
     sse_kms_key_id: str | None
     storage_class: str | None
+    acl: Acl | None
+    tags: Mapping[str, str]
     metadata: Mapping[str, str]
     follow_symlinks: bool
     include: tuple[str, ...]
     exclude: tuple[str, ...]
     recursive: bool
     category_from_parent: bool
+    move_source: Path | None
+    delete_source: bool

@@ -55,7 +55,8 @@ class ProgressDisplay:
     next stands alone; ``plain`` a line every *interval* seconds at most and a
     final line on exit, no escape codes; ``off`` nothing; ``auto`` rich on a
     terminal, plain otherwise.  *total_files* and *total_bytes* are the run's
-    (its plan's) totals.
+    (its plan's) totals; *limit*, the run's bandwidth limit in bytes per second, is
+    shown on the total row and the plain lines.
 
     With the default *clock*, a thread of the display's own draws (every
     ``RICH_REFRESH`` s, or a line every *interval* s), so the display keeps
@@ -80,6 +81,7 @@ class ProgressDisplay:
         interval: float = 5.0,
         clock: Callable[[], float] | None = None,
         heartbeat: bool | None = None,
+        limit: int | None = None,
     ) -> None:
         if mode not in ("auto", "rich", "plain", "off"):
             raise ValueError(f"unknown progress mode {mode!r}")
@@ -92,7 +94,7 @@ class ProgressDisplay:
         self.mode: Literal["rich", "plain", "off"] = mode
         self.interval = interval
         self._clock = clock or time.monotonic
-        self._tally = Tally(total_files, total_bytes, self._clock())
+        self._tally = Tally(total_files, total_bytes, self._clock(), limit=limit)
         #: Guards the tally and the drawing between the event loop's thread and the heartbeat.
         self._lock = threading.Lock()
         #: Held for a whole redraw: redraws never overlap, and stop() waits for the one under way.

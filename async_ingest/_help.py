@@ -17,7 +17,7 @@ sources:
 
 values:
   sizes   8MiB, 16MB (16,000,000 bytes), 8M (= 8MiB), or plain bytes: 5242880
-  dates   YYYY-MM-DD, such as 2022-05-02
+  dates   YYYY-MM-DD, such as 2022-05-02; with the hour 2022-05-02T07
   ages    a number and s, m, h or d: 90m, 24h, 7d
 
 examples:

@@ -16,13 +16,17 @@ from typing import TYPE_CHECKING, Self, Unpack
 
 import anyio
 
+from ._bandwidth import TokenBucket, process_share
 from ._buffers import BufferPool
 from ._client import open_client
 from ._config import IngestConfig, IngestSettings
+from ._dates import file_date_rule
 from ._exceptions import ConfigError
-from ._plan import RunPlan, Source, plan_uploads
+from ._landing import check_landing_zone
+from ._plan import RunPlan, Source, plan_uploads, source_roots
 from ._results import FileStatus, IngestReport
 from ._run import ProgressCallback, Resources, ResultCallback, Run, utcnow
+from ._shard import Shard
 from ._sweep import StaleUpload, sweep_uploads
 
 if TYPE_CHECKING:
@@ -89,6 +93,9 @@ class Ingestor:
         self._slots: anyio.Semaphore | None = None
         self._readers: anyio.CapacityLimiter | None = None
         self._buffers = BufferPool(self.config.buffer_memory)
+        # One bucket for every run, file and part of this Ingestor; its worker processes have their own shares.
+        rate = process_share(self.config.max_bandwidth, self.config.workers)
+        self._bandwidth = TokenBucket(rate) if rate is not None else None
         self._state = _State.UNOPENED
 
     async def __aenter__(self) -> Self:
@@ -99,7 +106,7 @@ class Ingestor:
         self._readers = anyio.CapacityLimiter(READERS)
         # The upload machinery (awscrt's checksums, botocore's errors, the worker pool): imports
         # that would stall the loop, done in a thread; `import async_ingest` (and --help) stays without them.
-        for module in ("_transfer", "_workers"):
+        for module in ("_transfer", "_workers", "_settle"):
             await anyio.to_thread.run_sync(importlib.import_module, f"{__package__}.{module}")
         if self._borrowed is None:
             async with AsyncExitStack() as stack:
@@ -153,8 +160,9 @@ class Ingestor:
         Cancellable: the planning, in a worker thread, stops within a few hundred files.
         """
         now = utcnow()
-        run_date = date if date is not None else self.config.today()
+        run_date = self.config.run_date(date)
         keys = self.config.key_builder(run_date)
+        file_date = file_date_rule(self.config.date_from, self.config.timezone, hourly=keys.hourly)
         log.info("planning %d sources", len(sources))
         uploads = await anyio.to_thread.run_sync(
             lambda: plan_uploads(
@@ -163,6 +171,7 @@ class Ingestor:
                 part_size=self.config.part_size,
                 multipart_threshold=self.config.multipart_threshold,
                 follow_symlinks=self.config.follow_symlinks,
+                file_date=file_date,
                 include=self.config.include,
                 exclude=self.config.exclude,
                 recursive=self.config.recursive,
@@ -170,13 +179,20 @@ class Ingestor:
                 checkpoint=anyio.from_thread.check_cancelled,
             )
         )
+        await anyio.to_thread.run_sync(lambda: check_landing_zone(self.config.move_source, source_roots(sources)))
+        # Every shard plans (and validates) the whole run, then keeps its own share.
+        shard = self.config.shard
+        assert shard is None or isinstance(shard, Shard)  # IngestConfig makes a pair a Shard
         return RunPlan(
-            run_id=_new_run_id(now),
+            run_id=self.config.run_id or _new_run_id(now),
             bucket=self.config.bucket,
             date=run_date,
             created_at=now,
-            uploads=uploads,
+            uploads=shard.select(uploads) if shard is not None else uploads,
             endpoint_url=self.config.endpoint_url,
+            date_from=self.config.date_from,
+            shard=shard,
+            planned=len(uploads),
         )
 
     def new_run(self, plan: RunPlan) -> Run:
@@ -197,6 +213,7 @@ class Ingestor:
             readers=self._readers,
             buffers=self._buffers,
             pool=self._pool,
+            bandwidth=self._bandwidth,
         )
         return Run(self._with_endpoint(plan), resources)
 

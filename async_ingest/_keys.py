@@ -23,7 +23,7 @@ LAYOUTS: Mapping[str, str] = MappingProxyType(
 )
 
 #: The fields a template may use.
-FIELDS = frozenset({"zone", "origin", "format", "category", "yyyy", "mm", "dd", "filename", "stem"})
+FIELDS = frozenset({"zone", "origin", "format", "category", "yyyy", "mm", "dd", "hh", "filename", "stem"})
 
 #: S3's limit on a key's length, in UTF-8 bytes.
 MAX_KEY_BYTES = 1024
@@ -102,6 +102,10 @@ class KeyBuilder:
     >>> kb.key_for("movies.csv")
     'Raw/Local/CSV/Movies/2022/05/02/movies.csv'
 
+    ``date`` is a :class:`datetime.date`, or a :class:`datetime.datetime` whose hour
+    fills ``{hh}``.  A file may be given its own date (``date=`` of ``key_for``), for
+    runs whose partitions come from the files.
+
     Values are substituted as plain text, never re-parsed, so braces in a file
     name cannot smuggle in template fields.
     """
@@ -122,9 +126,23 @@ class KeyBuilder:
         if self.format is not None:
             check_piece("format", self.format)
 
-    def fields_for(self, filename: str, *, category: str | None = None) -> dict[str, str]:
-        """The validated value of every template field for *filename*."""
+    @property
+    def hourly(self) -> bool:
+        """True when the template uses ``{hh}``: its dates need an hour."""
+        return any(name == "hh" for _, name in self._parts)
+
+    def fields_for(
+        self, filename: str, *, category: str | None = None, date: datetime.date | None = None
+    ) -> dict[str, str]:
+        """The validated value of every template field for *filename* (on *date*, else the builder's)."""
         check_piece("filename", filename)
+        day = self.date if date is None else date
+        if self.hourly and not isinstance(day, datetime.datetime):
+            raise InvalidKeyError(
+                f"layout {self.layout!r} uses {{hh}}, and the date {day.isoformat()} has no hour",
+                piece="hh",
+                value=day.isoformat(),
+            )
         fmt = self.format if self.format is not None else default_format(filename)
         if not fmt:
             raise InvalidKeyError(
@@ -137,23 +155,27 @@ class KeyBuilder:
             "origin": self.origin,
             "format": fmt,
             "category": category if category is not None else default_category(filename),
-            "yyyy": f"{self.date.year:04d}",
-            "mm": f"{self.date.month:02d}",
-            "dd": f"{self.date.day:02d}",
+            "yyyy": f"{day.year:04d}",
+            "mm": f"{day.month:02d}",
+            "dd": f"{day.day:02d}",
+            "hh": f"{day.hour:02d}" if isinstance(day, datetime.datetime) else "",
             "filename": filename,
             "stem": PurePath(filename).stem,
         }
         for name, value in values.items():
-            check_piece(name, value)
+            if name != "hh" or self.hourly:
+                check_piece(name, value)
         return values
 
-    def key_for(self, filename: str, *, category: str | None = None) -> str:
-        """The object key for a file called *filename* (a base name, not a path)."""
-        return self.locate(filename, category=category)[0]
+    def key_for(self, filename: str, *, category: str | None = None, date: datetime.date | None = None) -> str:
+        """The object key for a file called *filename* (a base name, not a path), on *date* if given."""
+        return self.locate(filename, category=category, date=date)[0]
 
-    def locate(self, filename: str, *, category: str | None = None) -> tuple[str, str]:
-        """The key for *filename*, and the category it was filed under."""
-        values = self.fields_for(filename, category=category)
+    def locate(
+        self, filename: str, *, category: str | None = None, date: datetime.date | None = None
+    ) -> tuple[str, str]:
+        """The key for *filename* (on *date*, else the builder's), and the category it was filed under."""
+        values = self.fields_for(filename, category=category, date=date)
         key = "".join(literal + (values[name] if name else "") for literal, name in self._parts)
         for segment in key.split("/"):
             if segment in {"", ".", ".."}:

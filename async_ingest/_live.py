@@ -171,6 +171,8 @@ class LiveView:
         per_second = tally.files_per_second(now)
         if failed:
             label += f", {failed} failed"
+        if tally.limit is not None:
+            label += f", {tally.limit_text()}"
         average = tally.average(now)
         eta = tally.eta(tally.rate(now))
         times = ""

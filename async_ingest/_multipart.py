@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
-from ._buffers import Limits, PartBody
+from ._buffers import Limits
 from ._checksum import Algorithm
 from ._errors import describe_error, expected_errors, http_status, upload_is_gone
 from ._outcome import TransferOutcome, check_part_answer, strip_etag, verify_stored
@@ -134,7 +134,7 @@ class MultipartUploader:
                     Key=spec.key,
                     UploadId=upload_id,
                     PartNumber=number,
-                    Body=PartBody(data),
+                    Body=await limits.body(data),
                     ContentLength=len(data),
                     **extra,
                 )

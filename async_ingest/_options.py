@@ -47,6 +47,8 @@ class Setting:
     env: tuple[str, ...] = ()
     metavar: str | None = None
     default_text: str | None = None
+    #: The value of a flag given without one (the flag's value is then optional).
+    const: Any = None
 
     @property
     def flag_names(self) -> tuple[str, ...]:
@@ -147,7 +149,7 @@ _PRESET_HELP = "; ".join(f"{name}: {preset.description}" for name, preset in PRE
 #: The command line's own settings: flag, environment variable and config-file key, no IngestConfig field.
 CLI_SETTINGS: tuple[Setting, ...] = (
     _cli("preset", choice(*PRESETS), f"settings for an S3-compatible store: {_PRESET_HELP}", "where to"),
-    _cli("date", DATE, "processing date, YYYY-MM-DD", "keys", default_text="today"),
+    _cli("date", DATE, "processing date, YYYY-MM-DD, or YYYY-MM-DDTHH with the hour", "keys", default_text="today"),
     _cli("prefix", TEXT, "only uploads whose key starts with this", "stale uploads", "", default_text="the bucket"),
     _cli("older_than", AGE, "only uploads started longer ago than this", "stale uploads", datetime.timedelta(hours=24)),
     _cli(

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from ._dates import format_date
 from ._exceptions import ConfigError
 from ._results import FileStatus, IngestReport
 from ._sweep import StaleUpload
@@ -79,22 +80,36 @@ def summary_line(report: IngestReport) -> str:
     return f"{head}; {_human_size(sent)} sent in {report.duration:.2f}s{rate}"
 
 
+def _landing_line(report: IngestReport) -> str:
+    """``sources: 2 moved, 1 left in place``: what --move-source or --delete-source did; empty if neither ran."""
+    counts = {"moved": 0, "deleted": 0, "left in place": 0}
+    for result in report.files:
+        if result.source_action is not None:
+            counts[result.source_action] += 1
+        elif result.source_note is not None:
+            counts["left in place"] += 1
+    done = [f"{count} {what}" for what, count in counts.items() if count]
+    return f"sources: {', '.join(done)}" if done else ""
+
+
 def format_report(report: IngestReport) -> str:
     """A readable table of the run."""
     rows = [("STATUS", "SIZE", "PARTS", "TIME", "KEY")]
     for result in report.files:
-        rows.append(
-            (result.status.value, _human_size(result.size), str(result.parts), f"{result.duration:.2f}s", result.key)
-        )
+        key = result.key if result.landed_at is None else f"{result.key} (landed at {result.landed_at})"
+        rows.append((result.status.value, _human_size(result.size), str(result.parts), f"{result.duration:.2f}s", key))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = [
-        f"run {report.run_id}  s3://{report.bucket}  date {report.date.isoformat()}"
+        f"run {report.run_id}  s3://{report.bucket}  date {format_date(report.date)}"
         + ("  (dry run)" if report.dry_run else "")
     ]
     for row in rows:
         padded = (cell.rjust(width) for cell, width in zip(row[1:4], widths[1:], strict=True))
         lines.append("  ".join([row[0].ljust(widths[0]), *padded, row[4]]))
     lines.append(summary_line(report))
+    landing = _landing_line(report)
+    if landing:
+        lines.append(landing)
     if report.manifest_key:
         lines.append(f"manifest: s3://{report.bucket}/{report.manifest_key}")
     return "\n".join(lines)
@@ -107,6 +122,8 @@ def _print_failures(report: IngestReport, stream: TextIO) -> None:
         if result.status is FileStatus.FAILED:
             named = (result.error or "").startswith(f"{result.source}: ")  # the message names the file
             print(f"async-ingest: error: {'' if named else f'{result.source}: '}{result.error}", file=stream)
+        elif result.status is not FileStatus.INTERRUPTED and result.source_note is not None:
+            print(f"async-ingest: warning: {result.source}: {result.source_note}", file=stream)
     interrupted = report.summary[FileStatus.INTERRUPTED.value]
     if interrupted:  # one line, not one per file: an interrupted run may have 100,000 of them
         verb = "was" if interrupted == 1 else "were"

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._dates import format_date
+
 __all__ = [
     "AGE",
     "BOOL",
@@ -23,6 +25,7 @@ __all__ = [
     "DATE",
     "METADATA",
     "PATTERNS",
+    "RATE",
     "SECONDS",
     "SIZE",
     "TEXT",
@@ -30,11 +33,13 @@ __all__ = [
     "Kind",
     "choice",
     "format_age",
+    "format_rate",
     "format_size",
     "got",
     "parse_age",
     "parse_date",
     "parse_metadata",
+    "parse_rate",
     "parse_size",
     "positive_int",
 ]
@@ -62,13 +67,49 @@ def format_size(size: int) -> str:
     return str(size)
 
 
+_RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([kKMGT]?)(i?)(B|bit|b(?=ps))(?:/s|ps)?)?\s*$")
+
+
+def parse_rate(text: str) -> int:
+    """Bytes per second from '50MiB/s', '10MB/s', '200Mbit/s', '200Mbps' or a plain number of bytes per second.
+
+    B is bytes and bit is bits; with i the unit is binary (KiB = 1024 B), without it decimal (KB = 1000 B).
+    """
+    match = _RATE_RE.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(
+            f"invalid rate {text!r}: use bytes per second or a rate such as 50MiB/s, 10MB/s or 200Mbit/s"
+        )
+    number, prefix, binary, unit = match.groups()
+    power = " KMGT".index(prefix.upper()) if prefix else 0
+    rate = float(number) * (1024 if binary else 1000) ** power / (8 if unit in ("bit", "b") else 1)
+    if rate < 1:
+        raise argparse.ArgumentTypeError(f"invalid rate {text!r}: use at least 1 byte per second, such as 50MiB/s")
+    return int(rate)
+
+
+def format_rate(rate: int) -> str:
+    """A rate as people write it, read back exactly by parse_rate: '50MiB/s', '25MB/s', '1000B/s'."""
+    for power in (4, 3, 2, 1):
+        for base, unit in ((1024, "iB"), (1000, "B")):
+            if rate % base**power == 0:
+                return f"{rate // base**power}{' KMGT'[power]}{unit}/s"
+    return f"{rate}B/s"
+
+
 def parse_date(text: str) -> datetime.date:
-    """A processing date from YYYY-MM-DD."""
-    problem = argparse.ArgumentTypeError(f"invalid date {text!r}: use YYYY-MM-DD, such as 2022-05-02")
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+    """A processing date from YYYY-MM-DD, or a processing hour from YYYY-MM-DDTHH (a datetime on the hour)."""
+    problem = argparse.ArgumentTypeError(
+        f"invalid date {text!r}: use YYYY-MM-DD or YYYY-MM-DDTHH, such as 2022-05-02 or 2022-05-02T07"
+    )
+    match = re.fullmatch(r"(\d{4}-\d{2}-\d{2})(?:T(\d{2}))?", text)
+    if not match:
         raise problem
     try:
-        return datetime.date.fromisoformat(text)
+        day = datetime.date.fromisoformat(match.group(1))
+        if match.group(2) is None:
+            return day
+        return datetime.datetime(day.year, day.month, day.day, int(match.group(2)))
     except ValueError:
         raise problem from None
 
@@ -213,6 +254,11 @@ def _whole_number(parse: Callable[[str], int]) -> Callable[[int], int]:
     return lambda value: parse(str(value))
 
 
+def _amount(parse: Callable[[str], int], wanted: str, show: Callable[[int], str]) -> Kind:
+    """A whole amount with a unit (a size, a rate): text, or a whole number in a config file."""
+    return Kind(parse, wanted, (int,), check=_whole_number(parse), show=show)
+
+
 def _not_a_time(value: datetime.date) -> datetime.date:
     if isinstance(value, datetime.datetime):
         raise argparse.ArgumentTypeError("a date, not a date-time")
@@ -237,15 +283,18 @@ def _metadata_table(value: Mapping[object, object]) -> dict[str, str]:
 
 TEXT = Kind(str, "a string", text_in_file=False)
 COUNT = Kind(positive_int, "a whole number of at least 1", (int,), check=_whole_number(positive_int))
-SIZE = Kind(
-    parse_size,
-    'a number of bytes or a size with a unit, such as "8MiB"',
-    (int,),
-    check=_whole_number(parse_size),
-    show=format_size,
-)
+
+
+SIZE = _amount(parse_size, 'a number of bytes or a size with a unit, such as "8MiB"', format_size)
 SECONDS = Kind(_seconds, "a number of seconds above 0", (int, float), check=lambda value: _seconds(str(value)))
-DATE = Kind(parse_date, "a date such as 2022-05-02 (YYYY-MM-DD)", (datetime.date,), check=_not_a_time)
+RATE = _amount(parse_rate, 'bytes per second or a rate such as "50MiB/s", "10MB/s" or "200Mbit/s"', format_rate)
+DATE = Kind(
+    parse_date,
+    'a date such as 2022-05-02 (YYYY-MM-DD), or "2022-05-02T07" with the hour',
+    (datetime.date,),
+    check=_not_a_time,
+    show=format_date,
+)
 AGE = Kind(parse_age, 'an age such as "90m", "24h" or "7d"', show=format_age)
 BOOL = Kind(_boolean, "true or false", (bool,), text_in_file=False, show=lambda value: str(value).lower())
 PATTERNS = Kind(

@@ -18,11 +18,21 @@ from ._config import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, M
 from ._exceptions import ConfigError, DuplicateKeyError, InvalidKeyError, SourceError
 from ._keys import KeyBuilder
 from ._results import FileResult, FileStatus, IngestReport
+from ._shard import Shard
 
 #: Files planned between two calls of plan_uploads' *checkpoint*.
 CHECK_EVERY = 256
 
-__all__ = ["RunPlan", "Source", "UploadSpec", "adjust_part_size", "parse_source", "plan_uploads", "resolve_sources"]
+__all__ = [
+    "RunPlan",
+    "Source",
+    "UploadSpec",
+    "adjust_part_size",
+    "parse_source",
+    "plan_uploads",
+    "resolve_sources",
+    "source_roots",
+]
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,11 @@ class UploadSpec:
     part_size: int
     part_count: int
     multipart: bool
+    #: The file's path relative to its source's root (``2022/a.csv`` of source ``data``), ``/``-separated;
+    #: empty means its name.  Where ``move_source`` puts it.
+    relative: str = field(default="", repr=False)
+    #: The file's own partition date, when the run takes dates from the files (``date_from``); None: the run's.
+    date: datetime.date | None = None
 
     def part_range(self, number: int) -> tuple[int, int]:
         """Offset and length of part *number* (1-based)."""
@@ -205,8 +220,10 @@ def _walk(directory: Path, recursive: bool) -> list[Path]:
     return sorted(found)
 
 
-def _expand(source: Source) -> list[Source]:
+def _expand(source: Source) -> list[tuple[Source, str]]:
+    """The files of *source*, each with its path relative to the source's root."""
     text = os.fspath(source.path)
+    root = source.path.parent
     if _has_magic(text) and not source.path.exists():
         matches = [Path(m) for m in sorted(glob.glob(text, recursive=True))]
         root = _fixed_prefix(text)
@@ -216,6 +233,7 @@ def _expand(source: Source) -> list[Source]:
         if not files:
             raise SourceError(f"{text}: pattern matches no files", path=text)
     elif source.path.is_dir():
+        root = source.path
         files = [
             path
             for path in _walk(source.path, source.recursive)
@@ -225,6 +243,7 @@ def _expand(source: Source) -> list[Source]:
             raise SourceError(
                 f"{text}: directory has no regular files to ingest (check --include/--exclude)", path=text
             )
+        root = source.path
     else:
         files = [source.path]
     expanded = []
@@ -233,7 +252,7 @@ def _expand(source: Source) -> list[Source]:
         if category is None and source.category_from_parent:
             # The folder as the user named it: abspath, not resolve(), which would follow a symlink.
             category = Path(os.path.abspath(path)).parent.name
-        expanded.append(Source(path, category))
+        expanded.append((Source(path, category), _relative(path, root)))
     return expanded
 
 
@@ -244,12 +263,13 @@ def resolve_sources(
     exclude: Sequence[str] = (),
     recursive: bool = False,
     category_from_parent: bool = False,
-) -> list[Source]:
+) -> list[tuple[Source, str]]:
     """Expand directories and glob patterns into files, in name order (hidden files left out).
 
-    The keyword arguments apply to sources given as paths; a Source carries its own.
+    Each file comes with its path relative to its source's root (``/``-separated).  The
+    keyword arguments apply to sources given as paths; a Source carries its own.
     """
-    resolved: list[Source] = []
+    resolved: list[tuple[Source, str]] = []
     for arg in args:
         source = parse_source(arg)
         if not isinstance(arg, Source):
@@ -266,6 +286,19 @@ def resolve_sources(
     return resolved
 
 
+def source_roots(sources: Iterable[str | os.PathLike[str] | Source]) -> list[tuple[Path, bool]]:
+    """Each source's root (its path, or a glob pattern's leading folders) and whether it is a folder."""
+    roots = []
+    for arg in sources:
+        path = parse_source(arg).path
+        text = os.fspath(path)
+        if _has_magic(text) and not path.exists():
+            roots.append((_fixed_prefix(text), True))
+        else:
+            roots.append((path, path.is_dir()))
+    return roots
+
+
 def plan_uploads(
     sources: Sequence[str | os.PathLike[str] | Source],
     keys: KeyBuilder,
@@ -273,24 +306,28 @@ def plan_uploads(
     part_size: int,
     multipart_threshold: int,
     follow_symlinks: bool = True,
+    file_date: Callable[[str, str, os.stat_result], datetime.date] | None = None,
     checkpoint: Callable[[], None] | None = None,
     **selection: Any,
 ) -> tuple[UploadSpec, ...]:
     """Decide every upload of a run, or raise before anything is sent.
 
+    *file_date* gives each file its own partition date from its shown path, its path relative
+    to its source and its stat (None: every file is on the run's date).
     Blocking (it stats and opens files): call it from a worker thread.  *checkpoint* is called
     every :data:`CHECK_EVERY` files; what it raises stops the planning (anyio's
     ``from_thread.check_cancelled`` makes it cancellable).
     """
     specs: list[UploadSpec] = []
     by_key: dict[str, UploadSpec] = {}
-    for index, source in enumerate(resolve_sources(sources, **selection)):
+    for index, (source, relative) in enumerate(resolve_sources(sources, **selection)):
         if checkpoint is not None and index % CHECK_EVERY == 0:
             checkpoint()
         st = _stat_regular(source.path, follow_symlinks=follow_symlinks)
         name = source.path.name
+        date = None if file_date is None else file_date(os.fsdecode(source.path), relative, st)
         try:
-            key, category = keys.locate(name, category=source.category)
+            key, category = keys.locate(name, category=source.category, date=date)
         except InvalidKeyError as exc:
             raise InvalidKeyError(f"{os.fsdecode(source.path)!r}: {exc}", piece=exc.piece, value=exc.value) from None
         size = st.st_size
@@ -306,6 +343,8 @@ def plan_uploads(
             part_size=chunk,
             part_count=max(1, math.ceil(size / chunk)) if multipart else 1,
             multipart=multipart,
+            relative=relative,
+            date=date,
         )
         if key in by_key:
             other = by_key[key]
@@ -332,6 +371,19 @@ class RunPlan:
     created_at: datetime.datetime
     uploads: tuple[UploadSpec, ...]
     endpoint_url: str | None = None
+    #: Where each file's partition date comes from (``IngestConfig.date_from``).
+    date_from: str = "run"
+    #: The shard of the run this plan uploads (``uploads`` is its share), None for the whole run.
+    shard: Shard | None = None
+    #: Files in the whole run, every shard's (``len(uploads)`` when None).
+    planned: int | None = None
+
+    def describe_share(self) -> str | None:
+        """``shard 3/8: 120 of 1000 files`` for a shard's plan; None for a whole run."""
+        if self.shard is None:
+            return None
+        total = self.planned if self.planned is not None else len(self.uploads)
+        return f"shard {self.shard}: {len(self.uploads)} of {total} files"
 
     def result(self, spec: UploadSpec, status: FileStatus, **fields: Any) -> FileResult:
         """A result for *spec* with *status* and any further fields."""
@@ -341,6 +393,7 @@ class RunPlan:
             category=spec.category,
             size=spec.size,
             status=status,
+            date=spec.date,
             **fields,
         )
 
@@ -367,4 +420,5 @@ class RunPlan:
             files=files,
             dry_run=dry_run,
             endpoint_url=self.endpoint_url,
+            date_from=self.date_from,
         )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
+from ._dates import date_fields
 from ._endpoint import redact_url
 from ._exceptions import IngestFailedError
 
@@ -60,11 +61,21 @@ class FileResult:
     #: The checksum S3 verified, base64 as S3 returns it.
     checksum: str | None = None
     version_id: str | None = None
+    #: Where the file already is, when an earlier run landed it (``once``): the key of that object.
+    landed_at: str | None = None
     #: Seconds from the file's first request to its last.
     duration: float = 0.0
     error: str | None = None
     #: S3's error code, or the kind of failure, when ``status`` is ``failed``.
     error_code: str | None = None
+    #: What became of the source once the file landed (``move_source``, ``delete_source``); None: left in place.
+    source_action: Literal["moved", "deleted"] | None = None
+    #: Where the source was moved to.
+    moved_to: str | None = None
+    #: Why a source that was to be moved or deleted was left in place.
+    source_note: str | None = None
+    #: The file's own partition date (and hour), when the run took dates from the files; None: the run's.
+    date: datetime.date | None = None
 
     @property
     def ok(self) -> bool:
@@ -84,9 +95,14 @@ class FileResult:
             "checksum_algorithm": self.checksum_algorithm,
             "checksum": self.checksum,
             "version_id": self.version_id,
+            "landed_at": self.landed_at,
             "duration": round(self.duration, 6),
             "error": self.error,
             "error_code": self.error_code,
+            "source_action": self.source_action,
+            "moved_to": self.moved_to,
+            "source_note": self.source_note,
+            **(date_fields(self.date) if self.date is not None else {}),
         }
 
 
@@ -106,6 +122,8 @@ class IngestReport:
     manifest_key: str | None = None
     #: Failures of the run itself rather than of a file (manifest, _SUCCESS markers).
     errors: tuple[str, ...] = ()
+    #: Where each file's partition date came from: ``run``, ``mtime`` or ``name`` (``date_from``).
+    date_from: str = "run"
 
     @property
     def summary(self) -> Mapping[str, int]:
@@ -152,7 +170,8 @@ class IngestReport:
             "run_id": self.run_id,
             "bucket": self.bucket,
             "endpoint_url": self.endpoint_url and redact_url(self.endpoint_url),
-            "date": self.date.isoformat(),
+            **date_fields(self.date),
+            "date_from": self.date_from,
             "dry_run": self.dry_run,
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat(),

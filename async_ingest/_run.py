@@ -26,10 +26,13 @@ from ._buffers import BufferPool
 from ._config import IngestConfig
 from ._errors import describe_error, expected_errors
 from ._exceptions import WorkerError
+from ._object_options import acl_args, tagging
 from ._plan import RunPlan, UploadSpec
 from ._results import FileResult, FileStatus, IngestReport, ProgressEvent
+from ._shardset import complete_partitions, write_set_markers
 
 if TYPE_CHECKING:
+    from ._bandwidth import TokenBucket
     from ._transfer import Transfer
     from ._types import S3Client
     from ._workers import WorkerPool
@@ -94,24 +97,14 @@ def encryption_args(config: IngestConfig) -> dict[str, Any]:
 
 
 def object_args(config: IngestConfig, spec: UploadSpec) -> dict[str, Any]:
-    """The object settings sent with every PutObject / CreateMultipartUpload of a file."""
+    """The object settings sent with every PutObject / CreateMultipartUpload of a file (tags only on files)."""
     args: dict[str, Any] = {"ContentType": config.content_type or _guess_type(spec.source.name)}
     args.update(encryption_args(config))
     if config.storage_class:
         args["StorageClass"] = config.storage_class
     if config.metadata:
         args["Metadata"] = dict(config.metadata)
-    return args
-
-
-def complete_partitions(files: Sequence[FileResult]) -> list[str]:
-    """The partitions (key prefixes) all of whose files landed, in order of first appearance."""
-    partitions: dict[str, bool] = {}
-    for result in files:
-        partition = result.key.rpartition("/")[0]
-        landed = result.status in (FileStatus.UPLOADED, FileStatus.SKIPPED)
-        partitions[partition] = partitions.get(partition, True) and landed
-    return [partition for partition, complete in partitions.items() if complete and partition]
+    return args | acl_args(config.acl) | tagging(config.tags)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,6 +117,7 @@ class Resources:
     readers: anyio.CapacityLimiter
     buffers: BufferPool
     pool: WorkerPool | None = None
+    bandwidth: TokenBucket | None = None
 
 
 class Run:
@@ -214,10 +208,15 @@ class Run:
             extra={"run_id": plan.run_id},
         )
         transfer = self._transfer()
+        uploads: Sequence[UploadSpec] = plan.uploads
+        if config.once is not None:
+            from ._landed import skip_landed
+
+            uploads = await skip_landed(self._res.client, plan, config, self._res.readers, self._record)
         # With worker processes, each takes a share of the single-request files (and lists its own).
         pool = self._res.pool
         workers = pool.usable() if pool is not None else []
-        local, *shares = share(plan.uploads, 1 + len(workers)) if workers else [list(plan.uploads)]
+        local, *shares = share(uploads, 1 + len(workers)) if workers else [list(uploads)]
         try:
             absent = await transfer.listed_absent(local)
         except expected_errors() as exc:
@@ -244,6 +243,7 @@ class Run:
             slots=res.slots,
             buffers=res.buffers,
             readers=res.readers,
+            bandwidth=res.bandwidth,
             part_concurrency=config.concurrency,
             checksum=algorithm(config.checksum),
             abort_timeout=config.abort_timeout,
@@ -257,6 +257,8 @@ class Run:
         self, transfer: Transfer, spec: UploadSpec, absent: set[str], files: anyio.CapacityLimiter
     ) -> None:
         """Upload one file, once a file slot is free, and record its result."""
+        from ._settle import settled  # loaded off the loop when the Ingestor opens
+
         async with files:
             if self._failure is not None:
                 # The same error would meet every remaining file: fail fast instead of asking.
@@ -264,7 +266,14 @@ class Run:
                 error = NOT_ATTEMPTED + message
                 self._record(spec, self.plan.result(spec, FileStatus.FAILED, error=error, error_code=code))
                 return
-            self._record(spec, await self._attempt(transfer, spec, absent))
+            result = await self._attempt(transfer, spec, absent)
+            config = self._res.config
+            if result.status is FileStatus.FAILED or (config.move_source is None and not config.delete_source):
+                self._record(spec, result)
+                return
+            # The file has landed: what becomes of its source, and the result saying so, is not cut short.
+            with anyio.CancelScope(shield=True):
+                self._record(spec, await settled(spec, result, config, run_id=self.plan.run_id))
 
     async def _attempt(self, transfer: Transfer, spec: UploadSpec, absent: set[str]) -> FileResult:
         """Upload one file; its expected failure becomes a failed result, anything else propagates."""
@@ -353,37 +362,40 @@ class Run:
 
     async def _finish(self) -> IngestReport:
         """Write the run's markers and manifest after its files; their failures go in the report."""
-        config = self._res.config
+        config, shard = self._res.config, self.plan.shard
         report = self.report()
         errors: list[str] = []
-        if config.success_marker:
-            for partition in complete_partitions(report.files):
+        landed = [(result.key, result.status in (FileStatus.UPLOADED, FileStatus.SKIPPED)) for result in report.files]
+        if config.success_marker and shard is None:
+            for partition in complete_partitions(landed):
                 await self._put(f"{partition}/_SUCCESS", b"", "application/octet-stream", errors)
         manifest_key = None
-        if config.manifest and report.files:
-            key = config.manifest_key(report.date, report.run_id)
+        # A shard with no files still writes its manifest: the others count it.
+        if config.manifest and (report.files or shard is not None):
+            key = config.manifest_key(report.date, report.run_id, shard)
             document = replace(report, manifest_key=key, errors=tuple(errors)).to_dict()
+            if shard is not None:
+                document["shard"] = {"index": shard.index, "count": shard.count}
             if await self._put(key, json.dumps(document, indent=2).encode(), "application/json", errors):
                 manifest_key = key
+        if config.success_marker and manifest_key is not None and shard is not None and self._failure is None:
+            marker_args: dict[str, object] = self._own_object_args(b"", "application/octet-stream")
+            await write_set_markers(self._res.client, config, self.plan, landed, marker_args, errors)
         self._report = replace(report, manifest_key=manifest_key, errors=tuple(errors))
         return self._report
 
     async def _put(self, key: str, body: bytes, content_type: str, errors: list[str]) -> bool:
         """Write one object of the run's own (marker, manifest); False, with the reason in *errors*, if not written.
 
-        It carries the run's checksum and encryption settings, as the files do.  After a run-wide
+        It carries the run's checksum, encryption and ACL settings, as the files do (not their tags, which
+        describe the data: a lifecycle or access rule on a tag leaves the run's own objects alone).  After a run-wide
         error it is not tried: it would meet the same error.
         """
-        from ._checksum import algorithm
-
-        bucket, config = self.plan.bucket, self._res.config
+        bucket = self.plan.bucket
         if self._failure is not None:
             errors.append(f"could not write s3://{bucket}/{key}: {self._failure[0]}")
             return False
-        args = {"ContentType": content_type, **encryption_args(config)}
-        algo = algorithm(config.checksum)
-        if algo is not None:
-            args.update({"ChecksumAlgorithm": algo.s3_name, algo.parameter: algo.b64(body)})
+        args = self._own_object_args(body, content_type)
         try:
             await self._res.client.put_object(Bucket=bucket, Key=key, Body=body, **args)
         except expected_errors() as exc:
@@ -393,3 +405,14 @@ class Run:
                 self._failure = (message, code)
             return False
         return True
+
+    def _own_object_args(self, body: bytes, content_type: str) -> dict[str, Any]:
+        """The fields of an object of the run's own: its type, the run's encryption and ACL, the checksum of *body*."""
+        from ._checksum import algorithm
+
+        config = self._res.config
+        args = {"ContentType": content_type, **encryption_args(config), **acl_args(config.acl)}
+        algo = algorithm(config.checksum)
+        if algo is not None:
+            args.update({"ChecksumAlgorithm": algo.s3_name, algo.parameter: algo.b64(body)})
+        return args

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ._config import IngestConfig
+from ._dates import format_date
 from ._exceptions import ConfigError
 from ._options import CLI_SETTINGS, PRESETS, RUN_SWITCHES, Setting
 from ._plan import Source
@@ -82,11 +83,13 @@ class Settings:
             if isinstance(value, datetime.timedelta):
                 value = f"{int(value.total_seconds())}s"
             elif isinstance(value, datetime.date):
-                value = value.isoformat()
+                value = format_date(value)
             elif isinstance(value, tuple):
                 value = list(value)
             elif isinstance(value, Mapping):
                 value = dict(value)
+            elif value is not None and not isinstance(value, str | int | float | list):
+                value = BY_NAME[name].show(value)  # a value of its own kind (a shard): as people write it
             shown[name] = {"value": _redact(name, value), "from": self.origins[name]}
         return shown
 

@@ -70,9 +70,11 @@ class InFlight:
 class Tally:
     """The run so far, updated in O(1) per event."""
 
-    def __init__(self, total_files: int, total_bytes: int, start: float) -> None:
+    def __init__(self, total_files: int, total_bytes: int, start: float, *, limit: int | None = None) -> None:
         self.total_files = total_files
         self.total_bytes = total_bytes
+        #: The run's bandwidth limit in bytes per second (None: no limit), shown beside the rates.
+        self.limit = limit
         self.start = start
         #: Bytes actually sent.
         self.sent = 0
@@ -169,7 +171,8 @@ class Tally:
 
     def plain_line(self, now: float) -> str:
         """``async-ingest: 123.4 MiB of 290.1 MiB (42%), 1 of 2 files done, 4s elapsed, 30.9 MiB/s
-        average (85.3 MiB/s now), ETA 2s``, and ``1 completing`` while files have sent all their bytes."""
+        average (85.3 MiB/s now), ETA 2s``, and ``1 completing`` while files have sent all their bytes,
+        ``limit 50 MiB/s`` under a bandwidth limit."""
         parts = [self.bytes_text(), self.files_text(), f"{format_duration(now - self.start)} elapsed"]
         average, rate = self.average(now), self.rate(now)
         if average is not None:
@@ -179,7 +182,13 @@ class Tally:
             parts.append(f"ETA {format_duration(eta)}")
         if self.completing:
             parts.append(f"{self.completing} completing")
+        if self.limit is not None:
+            parts.append(self.limit_text())
         return _PREFIX + ", ".join(parts)
+
+    def limit_text(self) -> str:
+        """``limit 50 MiB/s``: the bandwidth limit (whole units without their ``.0``)."""
+        return f"limit {format_bytes(self.limit or 0).replace('.0 ', ' ')}/s"
 
     def final_line(self, now: float, *, interrupted: bool) -> str:
         """``async-ingest: 290.1 MiB of 290.1 MiB (100%), 2 of 2 files done in 3.4s, 85.3 MiB/s``."""

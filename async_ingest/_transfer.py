@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Container, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._buffers import Buffer, BufferPool, Limits, PartBody
+from ._buffers import Buffer, BufferPool, Limits
 from ._checksum import Algorithm
 from ._errors import describe_error, expected_errors
 from ._exists import ExistsPolicy
@@ -23,6 +23,9 @@ from ._multipart import MultipartUploader
 from ._outcome import TransferOutcome, strip_etag, verify_stored
 from ._plan import UploadSpec
 from ._source import open_checked, read_part
+
+if TYPE_CHECKING:
+    from ._bandwidth import TokenBucket
 
 __all__ = ["EXPECTED_ERRORS", "SMALL_BODY", "Transfer", "TransferOutcome", "describe_error"]
 
@@ -48,6 +51,7 @@ class Transfer:
         slots: anyio.Semaphore,
         buffers: BufferPool,
         readers: anyio.CapacityLimiter,
+        bandwidth: TokenBucket | None = None,
         part_concurrency: int,
         checksum: Algorithm | None,
         abort_timeout: float,
@@ -58,7 +62,7 @@ class Transfer:
     ) -> None:
         self._s3 = client
         self._bucket = bucket
-        self._limits = Limits(slots, buffers, readers)
+        self._limits = Limits(slots, buffers, readers, bandwidth)
         self._checksum = checksum
         self._abort_timeout = abort_timeout
         self._object_args = object_args
@@ -126,7 +130,7 @@ class Transfer:
                 response = await self._s3.put_object(
                     Bucket=self._bucket,
                     Key=spec.key,
-                    Body=data if isinstance(data, bytearray) else PartBody(data),
+                    Body=await limits.body(data),
                     ContentLength=spec.size,
                     **extra,
                     **object_args,

@@ -155,11 +155,14 @@ def parse_s3_uri(text: str) -> tuple[str, str]:
 
 
 def manifest_key_for(config: IngestConfig, run_id: str, date: datetime.date) -> str:
-    """Where *config* puts the manifest of run *run_id* on processing date *date*; raises ConfigError."""
+    """Where *config* puts the manifest of run *run_id* (of its shard, if any) on processing date *date*.
+
+    Raises ConfigError.
+    """
     check_piece("run id", run_id)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", run_id):
         raise ConfigError(f"invalid run id {run_id!r}: a run id holds letters, digits, '.', '_' and '-'")
-    return config.manifest_key(date, run_id)
+    return config.manifest_key(date, run_id, config.shard)
 
 
 def _field(entry: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str) -> Any:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from ._config import IngestConfig
 from ._exceptions import IngestError
 from ._parse import parse_date, parse_size, positive_int
+from ._shard import Shard
 
 if TYPE_CHECKING:
     from ._verify import VerifyReport
@@ -74,6 +75,12 @@ def build_verify_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--date", type=parse_date, help="with a run id: the run's processing date, YYYY-MM-DD [today]")
     parser.add_argument("--bucket", help="with a run id: the bucket [env ASYNC_INGEST_BUCKET]")
+    parser.add_argument(
+        "--shard",
+        type=Shard.parse,
+        metavar="INDEX/COUNT",
+        help="with a run id: the manifest of this shard of the run [env ASYNC_INGEST_SHARD]",
+    )
     parser.add_argument("--endpoint-url", help="S3-compatible endpoint [env AWS_ENDPOINT_URL]")
     parser.add_argument("--region", help="AWS region [env AWS_REGION]")
     parser.add_argument("--profile", help="AWS profile from the shared config files [env AWS_PROFILE]")
@@ -116,9 +123,10 @@ def _locate(args: argparse.Namespace) -> tuple[IngestConfig, str]:
         bucket, key = parse_s3_uri(target)
         if "bucket" in flags and flags["bucket"] != bucket:
             raise _Usage(f"--bucket {flags['bucket']} differs from the manifest URI's bucket {bucket!r}")
-        if "date" in flags:
-            raise _Usage("--date goes with a run id, not with an s3:// URI")
-        return settings.config(bucket=bucket), key
+        for name in ("date", "shard"):
+            if name in flags:
+                raise _Usage(f"--{name} goes with a run id, not with an s3:// URI")
+        return settings.config(bucket=bucket, shard=None), key
     config = settings.config()
     date: datetime.date = settings.values["date"] or config.today()
     return config, manifest_key_for(config, target, date)

@@ -28,6 +28,7 @@ import anyio
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from ._bandwidth import process_share
 from ._exceptions import ConfigError, WorkerError
 from ._messages import (
     HEADER,
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     from ._plan import RunPlan, UploadSpec
     from ._results import FileResult, ProgressEvent
 
-__all__ = ["WorkerPool", "share"]
+__all__ = ["WorkerPool", "share", "worker_config"]
 
 log = logging.getLogger("async_ingest")
 
@@ -78,6 +79,12 @@ def share(specs: Sequence[UploadSpec], processes: int) -> list[list[UploadSpec]]
     for index, spec in enumerate(single):
         shares[index % count].append(spec)
     return shares
+
+
+def worker_config(config: IngestConfig) -> IngestConfig:
+    """The settings of each worker process: one process, no run objects of its own, its share of the bandwidth."""
+    rate = process_share(config.max_bandwidth, config.workers)
+    return replace(config, workers=1, manifest=False, success_marker=False, once=None, max_bandwidth=rate)
 
 
 @dataclass
@@ -171,7 +178,7 @@ class WorkerPool:
 
         *command* starts one worker process (this package's worker, unless a test's).
         """
-        child_config = replace(config, workers=1, manifest=False, success_marker=False)
+        child_config = worker_config(config)
         level = log.getEffectiveLevel()
         pool = cls([], config.abort_timeout)
         try:

@@ -53,6 +53,7 @@ def _display(args: argparse.Namespace, plan: RunPlan, clock: Callable[[], float]
         total_bytes=sum(spec.size for spec in plan.uploads),
         clock=clock,
         heartbeat=True,
+        limit=args.max_bandwidth,
     )
 
 
@@ -94,6 +95,10 @@ async def _ingest(args: argparse.Namespace, config: IngestConfig, outcome: _Outc
             config, client = replace(config, endpoint_url=endpoint.url), endpoint.client
         ingestor = Ingestor(config, client=client)
         outcome.plan = plan = await ingestor.plan(args.sources, date=args.date)
+        await _announce_landing_folder(config, dry_run=args.dry_run)
+        share = plan.describe_share()
+        if share is not None and not args.quiet:
+            print(f"async-ingest: {share}", file=sys.stderr)
         if args.dry_run:
             outcome.report = await ingestor.ingest(plan, dry_run=True)
         else:
@@ -104,6 +109,15 @@ async def _ingest(args: argparse.Namespace, config: IngestConfig, outcome: _Outc
                     outcome.report = await run.execute(on_progress=display)
         if client is not None:
             await _list_trial(client, config.bucket)
+
+
+async def _announce_landing_folder(config: IngestConfig, *, dry_run: bool) -> None:
+    """Say that --move-source's folder, which does not exist yet, will be made (the planner checked its parent)."""
+    import anyio
+
+    if config.move_source is not None and not await anyio.Path(config.move_source).exists():
+        verb = "would be" if dry_run else "is"
+        print(f"async-ingest: --move-source {config.move_source} does not exist: it {verb} created", file=sys.stderr)
 
 
 async def _list_trial(client: S3Client, bucket: str) -> None:

@@ -180,6 +180,17 @@ def run_cli(
     )
 
 
+def start_cli(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """Start the command line in the background with *env* added."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "async_ingest", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env},
+    )
+
+
 class RecordingClient:
     """Wraps the real aioboto3 client: records each call's interval and can inject a fault.
 

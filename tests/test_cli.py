@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import SECRET_KEY, MiB, objects, open_uploads, run_cli
+from .conftest import SECRET_KEY, MiB, objects, open_uploads, run_cli, start_cli
 from .faultproxy import Fault, FaultProxy, hold_until, stall
 
 
@@ -255,17 +255,6 @@ def test_second_ctrl_c_exits_at_once(proxy: FaultProxy, bucket: str, make_file: 
         assert "interrupted again, exiting now" in stderr
     finally:
         release.set()
-
-
-def start_cli(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    """Start the command line in the background with *env* added."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "async_ingest", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **env},
-    )
 
 
 @pytest.mark.parametrize(

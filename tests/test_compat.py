@@ -26,18 +26,22 @@ import base64
 import datetime
 import hashlib
 import json
+import logging
+import re
+import threading
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from awscrt import checksums
 
 from async_ingest import FileStatus, Ingestor
 
 from .conftest import DAY, SMALL, MiB, RecordingClient, S3Server, objects, open_uploads
-from .faultproxy import Fault, FaultProxy, flip_request_bytes, status
+from .faultproxy import Fault, FaultProxy, flip_request_bytes, hold_until, status
 
 pytestmark = [pytest.mark.compat, pytest.mark.anyio]
 
@@ -192,6 +196,40 @@ async def test_manifest_and_success_markers(bucket: str, s3: Any, client: Any, m
         "Raw/Local/CSV/Series/2022/05/02/_SUCCESS": b"",
     }
     assert len(objects(s3, bucket, manifests=True)) == len(landed) + 2
+
+
+async def test_shards_racing_for_the_markers_leave_one_writer_each(
+    bucket: str, s3: Any, proxy: FaultProxy, make_file: Callable[..., Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two shards that both see the set complete both try each marker; If-None-Match: * lets one create it."""
+    sources = [f"Movies={make_file('movies.csv', 1000)}", f"Series={make_file('series.csv', 2000)}"]
+    sources += [f"Movies={make_file(f'movies-{n}.csv', 10 + n)}" for n in range(6)]
+    release = threading.Event()
+    # Each shard's LIST of the run's manifests waits until both have written theirs: both then see the set.
+    listing = proxy.add(
+        Fault(hold_until(release, timeout=30), method="GET", path=re.compile(r"list-type=2.*shard-"), times=2)
+    )
+
+    async def shard(index: int) -> None:
+        async with Ingestor(
+            bucket=bucket, endpoint_url=proxy.url, shard=(index, 2), run_id="race", success_marker=True, **SMALL
+        ) as ingestor:
+            report = await ingestor.ingest(sources, date=DAY)
+        assert report.ok, [f.error for f in report.files]
+        assert report.errors == ()
+
+    caplog.set_level(logging.INFO, logger="async_ingest")
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(shard, 0)
+            tg.start_soon(shard, 1)
+            await listing.wait_async(2)
+            release.set()
+    markers = sorted(key for key in objects(s3, bucket) if key.endswith("/_SUCCESS"))
+    assert markers == ["Raw/Local/CSV/Movies/2022/05/02/_SUCCESS", "Raw/Local/CSV/Series/2022/05/02/_SUCCESS"]
+    puts = [r for r in proxy.requests if r.method == "PUT" and r.path.split("?")[0].endswith("/_SUCCESS")]
+    assert len(puts) == 4  # both shards tried both markers
+    assert len([r for r in caplog.records if r.getMessage().startswith("run race: wrote marker")]) == 2
 
 
 @pytest.mark.parametrize("size", SIZES)

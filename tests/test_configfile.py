@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from async_ingest import ConfigError, Source
+from async_ingest import ConfigError, Shard, Source
 from async_ingest._configfile import SETTINGS, FileSettings, find_config_file, load_config_file
 from async_ingest._settings import SETTINGS as TABLE
 
@@ -123,10 +123,14 @@ CONVERSIONS = [
     pytest.param('origin = "Partner"', "origin", "Partner", id="origin"),
     pytest.param('format = "CSV"', "format", "CSV", id="format"),
     pytest.param('tz = "Europe/Lisbon"', "tz", "Europe/Lisbon", id="tz"),
+    pytest.param('date-from = "mtime"', "date_from", "mtime", id="date-from"),
     pytest.param('content_type = "text/csv"', "content_type", "text/csv", id="content-type"),
     pytest.param('sse = "aws:kms"', "sse", "aws:kms", id="sse"),
     pytest.param('sse-kms-key-id = "alias/lake"', "sse_kms_key_id", "alias/lake", id="sse-kms-key-id"),
     pytest.param('storage-class = "STANDARD_IA"', "storage_class", "STANDARD_IA", id="storage-class"),
+    pytest.param('acl = "bucket-owner-full-control"', "acl", "bucket-owner-full-control", id="acl"),
+    pytest.param('[tags]\nteam = "data"\nstage = ""', "tags", {"team": "data", "stage": ""}, id="tags-table"),
+    pytest.param('tags = ["team=data", "stage="]', "tags", {"team": "data", "stage": ""}, id="tags-array"),
     pytest.param('manifest-layout = "_m/{filename}"', "manifest_layout", "_m/{filename}", id="manifest-layout"),
     pytest.param('prefix = "Raw/"', "prefix", "Raw/", id="prefix"),
     pytest.param('preset = "minio"', "preset", "minio", id="preset"),
@@ -134,14 +138,21 @@ CONVERSIONS = [
     pytest.param('log_format = "json"', "log_format", "json", id="log-format"),
     pytest.param("date = 2022-05-02", "date", datetime.date(2022, 5, 2), id="date-toml"),
     pytest.param('date = "2022-05-02"', "date", datetime.date(2022, 5, 2), id="date-string"),
+    pytest.param('date = "2022-05-02T07"', "date", datetime.datetime(2022, 5, 2, 7), id="date-hour"),
     pytest.param("concurrency = 16", "concurrency", 16, id="concurrency-int"),
     pytest.param('concurrency = "16"', "concurrency", 16, id="concurrency-string"),
     pytest.param("workers = 2", "workers", 2, id="workers"),
+    pytest.param('move-source = "done"', "move_source", Path("done"), id="move-source"),
+    pytest.param("delete_source = true", "delete_source", True, id="delete-source"),
+    pytest.param('shard = "3/8"', "shard", Shard(3, 8), id="shard"),
+    pytest.param('run-id = "nightly-2026-01-01"', "run_id", "nightly-2026-01-01", id="run-id"),
     pytest.param("part-size = 10485760", "part_size", 10 * MiB, id="part-size-int"),
     pytest.param('part_size = "8MiB"', "part_size", 8 * MiB, id="part-size-string"),
     pytest.param('multipart-threshold = "16M"', "multipart_threshold", 16 * MiB, id="threshold-string"),
     pytest.param("multipart-threshold = 0", "multipart_threshold", 0, id="threshold-zero"),
     pytest.param('buffer-memory = "64MiB"', "buffer_memory", 64 * MiB, id="buffer-memory"),
+    pytest.param('max-bandwidth = "200Mbit/s"', "max_bandwidth", 25_000_000, id="max-bandwidth"),
+    pytest.param("max_bandwidth = 1048576", "max_bandwidth", MiB, id="max-bandwidth-int"),
     pytest.param('checksum = "sha256"', "checksum", "sha256", id="checksum"),
     pytest.param(
         'request-checksum-calculation = "when_supported"',
@@ -161,6 +172,7 @@ CONVERSIONS = [
     pytest.param("metadata = {}", "metadata", {}, id="metadata-empty"),
     pytest.param("manifest = false", "manifest", False, id="manifest"),
     pytest.param("success-marker = true", "success_marker", True, id="success-marker"),
+    pytest.param('once = "7d"', "once", datetime.timedelta(days=7), id="once"),
     pytest.param("follow_symlinks = false", "follow_symlinks", False, id="follow-symlinks"),
     pytest.param("recursive = true", "recursive", True, id="recursive"),
     pytest.param("category-from-parent = true", "category_from_parent", True, id="category-from-parent"),
@@ -224,6 +236,13 @@ def test_every_setting_is_covered() -> None:
         pytest.param('metadata = "team=data"', "metadata: must be a table of names and strings", id="metadata"),
         pytest.param("metadata = { n = 1 }", "metadata: n: must be a string, got 1", id="metadata-value"),
         pytest.param('metadata = { "" = "x" }', "metadata: names must not be empty", id="metadata-name"),
+        pytest.param('acl = "public"', "acl: must be one of private, public-read, public-read-write", id="acl"),
+        pytest.param('max-bandwidth = "fast"', "max-bandwidth: must be bytes per second or a rate", id="rate"),
+        pytest.param("max-bandwidth = 0", "max-bandwidth: must be bytes per second or a rate", id="rate-zero"),
+        pytest.param('tags = "team=data"', "tags: must be a table of keys and strings", id="tags"),
+        pytest.param('tags = ["team"]', "tags: invalid tag 'team': use KEY=VALUE", id="tags-form"),
+        pytest.param('tags = ["a=1", "a=2"]', "tags: invalid tags: key 'a' is given twice", id="tags-twice"),
+        pytest.param("tags = [1]", 'tags: the array holds 1: give "KEY=VALUE" strings', id="tags-type"),
     ],
 )
 def test_wrong_value_names_file_line_and_key(tmp_path: Path, toml: str, expected: str) -> None:

@@ -327,11 +327,11 @@ def test_rich_shows_the_files_in_flight_up_to_the_cap_and_the_total(monkeypatch:
     assert "\x1b[?25h" in output
 
 
-def live(total_files: int, total_bytes: int, *steps: ProgressEvent) -> list[list[str]]:
+def live(total_files: int, total_bytes: int, *steps: ProgressEvent, limit: int | None = None) -> list[list[str]]:
     """Feed *steps* to a live display, one a second, and return the frames drawn (without blank lines)."""
     clock, out = FakeClock(), io.StringIO()
     with ProgressDisplay(
-        stream=out, mode="rich", total_files=total_files, total_bytes=total_bytes, clock=clock
+        stream=out, mode="rich", total_files=total_files, total_bytes=total_bytes, clock=clock, limit=limit
     ) as display:
         for step in steps:
             clock.now += 1

@@ -230,3 +230,37 @@ def test_image_has_no_compilers_or_pip_caches(image: str) -> None:
     )
     assert probe.returncode == 0, _explain(probe)
     assert probe.stdout.strip() == ""
+
+
+def test_shards_in_containers_sharing_one_data_volume(
+    image: str, data_dir: Path, s3_endpoint: str, s3: Any, bucket: str, aws_env: dict[str, str]
+) -> None:
+    """COUNT containers at once, one /data, the index in JOB_COMPLETION_INDEX: every file once, one marker each."""
+    count = 3
+    settings = _settings(s3_endpoint, bucket, aws_env)
+    args = ["--shard", f"auto/{count}", "--run-id", "docker-shards", "--success-marker", "--date", "2022-05-02"]
+    containers = []
+    for index in range(count):
+        shard_settings = {**settings, "JOB_COMPLETION_INDEX": str(index)}
+        passed = [arg for name in shard_settings for arg in ("-e", name)]
+        command = ["docker", "run", "--rm", "--network", "host", "--volume", f"{data_dir}:/data:ro", *passed]
+        containers.append(
+            subprocess.Popen(
+                [*command, image, *args, "/data"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, **shard_settings},
+            )
+        )
+    outputs = [container.communicate(timeout=RUN_TIMEOUT) for container in containers]
+    assert [container.returncode for container in containers] == [0] * count, outputs
+    landed = objects(s3, bucket, manifests=True)
+    data = {key: body for key, body in landed.items() if "/_manifests/" not in key and not key.endswith("_SUCCESS")}
+    assert data == _expected(data_dir, datetime.date(2022, 5, 2))
+    markers = sorted(key for key in landed if key.endswith("/_SUCCESS"))
+    assert markers == [f"Raw/Local/CSV/{name}/2022/05/02/_SUCCESS" for name in ("Movies", "Series")]
+    manifests = sorted(key for key in landed if "/_manifests/" in key)
+    assert manifests == [
+        f"Raw/Local/_manifests/2022/05/02/docker-shards.shard-{index:04d}-of-{count:04d}.json" for index in range(count)
+    ]

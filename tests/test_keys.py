@@ -91,3 +91,34 @@ def test_one_date_per_builder() -> None:
     builder = KeyBuilder(date=datetime.date(1999, 12, 31))
     assert builder.key_for("a.csv").split("/")[4:7] == ["1999", "12", "31"]
     assert builder.key_for("b.csv").split("/")[4:7] == ["1999", "12", "31"]
+
+
+HOUR = datetime.datetime(2022, 5, 2, 7)
+HOURLY = "{zone}/{category}/{yyyy}/{mm}/{dd}/{hh}/{filename}"
+
+
+@pytest.mark.parametrize(
+    ("layout", "date", "file_date", "expected"),
+    [
+        pytest.param(HOURLY, HOUR, None, "Raw/Movies/2022/05/02/07/movies.csv", id="hour"),
+        pytest.param(HOURLY, datetime.datetime(2022, 5, 2, 0), None, "Raw/Movies/2022/05/02/00/movies.csv", id="00"),
+        pytest.param("{yyyy}{mm}{dd}T{hh}/{filename}", HOUR, None, "20220502T07/movies.csv", id="packed"),
+        pytest.param("default", HOUR, None, "Raw/Local/CSV/Movies/2022/05/02/movies.csv", id="hour-unused"),
+        pytest.param(
+            HOURLY, HOUR, datetime.datetime(2021, 12, 31, 23), "Raw/Movies/2021/12/31/23/movies.csv", id="file-date"
+        ),
+        pytest.param("default", DAY, datetime.date(2021, 1, 9), "Raw/Local/CSV/Movies/2021/01/09/movies.csv", id="day"),
+    ],
+)
+def test_hour_and_file_date(layout: str, date: datetime.date, file_date: datetime.date | None, expected: str) -> None:
+    """{hh} is the processing hour, two digits; a file's own date wins over the builder's."""
+    assert KeyBuilder(date=date, layout=layout).key_for("movies.csv", date=file_date) == expected
+
+
+def test_hour_field_needs_an_hour() -> None:
+    """A layout with {hh} and a date without an hour is refused, naming the field."""
+    with pytest.raises(InvalidKeyError, match=r"uses \{hh\}, and the date 2022-05-02 has no hour") as caught:
+        KeyBuilder(date=DAY, layout=HOURLY).key_for("movies.csv")
+    assert caught.value.piece == "hh"
+    assert KeyBuilder(date=HOUR, layout=HOURLY).hourly
+    assert not KeyBuilder(date=HOUR).hourly
