@@ -163,7 +163,7 @@ class Ingestor:
         run_date = self.config.run_date(date)
         keys = self.config.key_builder(run_date)
         file_date = file_date_rule(self.config.date_from, self.config.timezone, hourly=keys.hourly)
-        log.info("planning %d sources", len(sources))
+        log.info("planning the run: %d sources given", len(sources))
         uploads = await anyio.to_thread.run_sync(
             lambda: plan_uploads(
                 list(sources),

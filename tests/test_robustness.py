@@ -72,7 +72,7 @@ def test_ctrl_c_while_planning_a_dry_run(endpoint_env: dict[str, str], bucket: s
     process = start_cli(["--bucket", bucket, "--dry-run", "--json", "--log-level", "info", str(folder)], endpoint_env)
     assert process.stderr is not None
     for line in process.stderr:  # the signals are the run's once it plans
-        if "planning 1 sources" in line:
+        if "planning the run" in line:
             break
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=30)
