@@ -17,10 +17,14 @@ from anyio.abc import TaskStatus
 
 from ._output import signal_exit_code
 
-__all__ = ["SIGNALS", "say", "watch_signals"]
+__all__ = ["run_signals", "say", "watch_signals"]
 
-#: The signals that interrupt a run.
-SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+def run_signals() -> tuple[signal.Signals, ...]:
+    """The signals that interrupt a run: SIGINT, SIGTERM and SIGHUP, unless SIGHUP was ignored when the
+    process started (``nohup``): such a run is meant to outlive its terminal."""
+    hangup = () if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN else (signal.SIGHUP,)
+    return (signal.SIGINT, signal.SIGTERM, *hangup)
 
 
 def say(message: str) -> None:
@@ -42,7 +46,7 @@ async def watch_signals(
     Run it outside *scope*, so that it still listens while the cancelled run aborts its uploads;
     it reports started once the signals are its own.
     """
-    with anyio.open_signal_receiver(*SIGNALS) as signals:
+    with anyio.open_signal_receiver(*run_signals()) as signals:
         task_status.started()
         interrupted = False
         async for signum in signals:

@@ -16,9 +16,8 @@ import pytest
 
 import async_ingest
 
-from .conftest import DAY, objects, run_cli
+from .conftest import DAY, objects, run_cli, start_cli
 from .faultproxy import Fault, FaultProxy, hold_until, never_answer
-from .test_cli import start_cli
 
 #: The files of the output tests, and what lands of them.
 NAMES = ("movies.csv", "series.csv")
@@ -158,3 +157,24 @@ def test_timeout_flags_bound_a_silent_endpoint(proxy: FaultProxy, bucket: str, m
     (error,) = report["errors"]
     assert error.endswith(result["error"])
     assert silent.applied == 1  # the file's one request; none for the manifest
+
+
+def test_sighup_ignored_at_start_is_left_ignored(
+    proxy: FaultProxy, bucket: str, make_file: Callable[..., Path]
+) -> None:
+    """Started with SIGHUP ignored (nohup), the run outlives its terminal: a SIGHUP changes nothing."""
+    release = threading.Event()
+    held = proxy.add(Fault(hold_until(release, timeout=60), method="PUT", times=None))
+    process = start_cli(
+        ["--bucket", bucket, "--json", str(make_file("series.csv", 1000))],
+        {"AWS_ENDPOINT_URL": proxy.url},
+        wrapper=("bash", "-c", 'trap "" HUP; exec "$@"', "bash"),
+    )
+    try:
+        assert held.wait(timeout=30), "no file was sent"
+        process.send_signal(signal.SIGHUP)
+    finally:
+        release.set()
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert json.loads(stdout)["files"][0]["status"] == "uploaded"
