@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import enum
 import importlib
+import logging
 import os
 import uuid
 from collections.abc import Sequence
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from ._workers import WorkerPool
 
 __all__ = ["Ingestor", "RunPlan", "ingest"]
+
+log = logging.getLogger("async_ingest")
 
 #: File reads (and their checksums) in worker threads at once, per Ingestor.  Two keep up with
 #: the network on a small machine; more only compete with the event-loop thread for the CPU and
@@ -153,11 +156,15 @@ class Ingestor:
         return self._client
 
     async def plan(self, sources: Sequence[SourceArg], *, date: datetime.date | None = None) -> RunPlan:
-        """Resolve, validate and plan *sources*; raises ConfigError or SourceError, sends nothing."""
+        """Resolve, validate and plan *sources*; raises ConfigError or SourceError, sends nothing.
+
+        Cancellable: the planning, in a worker thread, stops within a few hundred files.
+        """
         now = utcnow()
         run_date = self.config.run_date(date)
         keys = self.config.key_builder(run_date)
         file_date = file_date_rule(self.config.date_from, self.config.timezone, hourly=keys.hourly)
+        log.info("planning the run: %d sources given", len(sources))
         uploads = await anyio.to_thread.run_sync(
             lambda: plan_uploads(
                 list(sources),
@@ -170,6 +177,7 @@ class Ingestor:
                 exclude=self.config.exclude,
                 recursive=self.config.recursive,
                 category_from_parent=self.config.category_from_parent,
+                checkpoint=anyio.from_thread.check_cancelled,
             )
         )
         await anyio.to_thread.run_sync(lambda: check_landing_zone(self.config.move_source, source_roots(sources)))

@@ -6,7 +6,6 @@ import contextlib
 import json
 import logging
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,11 +26,13 @@ __all__ = [
     "bytes_sent",
     "check_report_path",
     "emit",
+    "ensure_stdout",
     "exit_code",
     "format_report",
     "log_summary",
     "print_listing",
     "print_swept",
+    "signal_exit_code",
     "write_report",
 ]
 
@@ -144,10 +145,17 @@ def _print_failures(report: IngestReport) -> None:
         if result.status is FileStatus.FAILED:
             named = (result.error or "").startswith(f"{result.source}: ")  # the message names the file
             say(logging.ERROR, f"{'' if named else f'{result.source}: '}{result.error}", **context)
-        elif result.status is FileStatus.INTERRUPTED:
-            say(logging.ERROR, f"{result.source} was not landed", label="interrupted: ", **context)
-        elif result.source_note is not None:
+        elif result.status is not FileStatus.INTERRUPTED and result.source_note is not None:
             say(logging.WARNING, f"{result.source}: {result.source_note}", **context)
+    interrupted = report.summary[FileStatus.INTERRUPTED.value]
+    if interrupted:  # one line, not one per file: an interrupted run may have 100,000 of them
+        verb = "was" if interrupted == 1 else "were"
+        say(
+            logging.ERROR,
+            f"{_plural(interrupted, 'file')} {verb} not landed",
+            label="interrupted: ",
+            run_id=report.run_id,
+        )
 
 
 def log_summary(report: IngestReport) -> None:
@@ -166,27 +174,68 @@ def log_summary(report: IngestReport) -> None:
     say(logging.INFO if report.ok else logging.ERROR, summary_line(report), **fields)
 
 
+def ensure_stdout() -> None:
+    """Give the command a stdout if it was started without one (``>&-``): /dev/null, so the run still goes on."""
+    if sys.stdout is not None:
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    if null != 1:
+        os.dup2(null, 1)
+        os.close(null)
+    sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115 - the process's stdout
+
+
+def _discard_stdout() -> None:
+    """From now on, what goes to stdout goes to /dev/null: its reader has gone (``| head``) or its terminal has.
+
+    The file descriptor itself is redirected, so that what is still buffered goes there too
+    when the interpreter flushes it on exit.
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a file (a caller's own stream): drop it instead
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - stdout from now on
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, fd)
+    os.close(null)
+
+
 def emit(report: IngestReport, *, as_json: bool, report_path: Path | None, quiet: bool = False) -> None:
     """Print the report (a table, none with *quiet*; or JSON with *as_json*), write it to *report_path*,
-    and name its failures."""
+    and name its failures.
+
+    A stdout that cannot be written (``| head`` that has read enough, a closed terminal) or a
+    stderr likewise is no error of the run's: what it landed decides the exit code.
+    """
     if report_path is not None:
         try:
             write_report(report, report_path)
         except OSError as exc:
             say(logging.ERROR, f"could not write --report {report_path}: {exc.strerror}")
-    if as_json:
-        json.dump(report.to_dict(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    elif not quiet:
-        print(format_report(report))
-    _print_failures(report)
-    log_summary(report)
+    try:
+        if as_json:
+            json.dump(report.to_dict(), sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        elif not quiet:
+            print(format_report(report))
+        sys.stdout.flush()
+    except OSError:
+        _discard_stdout()
+    with contextlib.suppress(OSError):
+        _print_failures(report)
+        log_summary(report)
+
+
+def signal_exit_code(signum: int) -> int:
+    """The exit code after signal *signum*, as a shell reports a process it killed: 128 + its number."""
+    return 128 + signum
 
 
 def exit_code(report: IngestReport | None, signum: int | None) -> int:
-    """The command's exit code: 130 or 143 after SIGINT or SIGTERM, else 0 if the run is ok, else 1."""
+    """The command's exit code: 130, 143 or 129 after SIGINT, SIGTERM or SIGHUP, else 0 if the run is ok, else 1."""
     if signum is not None:
-        return EXIT_SIGINT if signum == signal.SIGINT else EXIT_SIGTERM
+        return signal_exit_code(signum)
     assert report is not None
     return EXIT_OK if report.ok else EXIT_FAILED
 

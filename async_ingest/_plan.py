@@ -20,6 +20,9 @@ from ._limits import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, M
 from ._results import FileResult, FileStatus, IngestReport
 from ._shard import Shard
 
+#: Files planned between two calls of plan_uploads' *checkpoint*.
+CHECK_EVERY = 256
+
 __all__ = [
     "RunPlan",
     "Source",
@@ -310,17 +313,22 @@ def plan_uploads(
     multipart_threshold: int,
     follow_symlinks: bool = True,
     file_date: Callable[[str, str, os.stat_result], datetime.date] | None = None,
+    checkpoint: Callable[[], None] | None = None,
     **selection: Any,
 ) -> tuple[UploadSpec, ...]:
     """Decide every upload of a run, or raise before anything is sent.
 
     *file_date* gives each file its own partition date from its shown path, its path relative
     to its source and its stat (None: every file is on the run's date).
-    Blocking (it stats and opens files): call it from a worker thread.
+    Blocking (it stats and opens files): call it from a worker thread.  *checkpoint* is called
+    every :data:`CHECK_EVERY` files; what it raises stops the planning (anyio's
+    ``from_thread.check_cancelled`` makes it cancellable).
     """
     specs: list[UploadSpec] = []
     by_key: dict[str, UploadSpec] = {}
-    for source, relative in resolve_sources(sources, **selection):
+    for index, (source, relative) in enumerate(resolve_sources(sources, **selection)):
+        if checkpoint is not None and index % CHECK_EVERY == 0:
+            checkpoint()
         st = _stat_regular(source.path, follow_symlinks=follow_symlinks)
         name = source.path.name
         date = None if file_date is None else file_date(os.fsdecode(source.path), relative, st)

@@ -37,12 +37,17 @@ if TYPE_CHECKING:
     from ._types import S3Client
     from ._workers import WorkerPool
 
-__all__ = ["RUN_WIDE_ERRORS", "ProgressCallback", "Resources", "ResultCallback", "Run"]
+__all__ = ["RUN_WIDE_ERRORS", "UNREACHABLE_ERRORS", "ProgressCallback", "Resources", "ResultCallback", "Run"]
 
 log = logging.getLogger("async_ingest")
 
+#: The endpoint does not answer (botocore's errors, after its retries): no request of the run would get through.
+UNREACHABLE_ERRORS = frozenset(
+    {"ReadTimeoutError", "ConnectTimeoutError", "EndpointConnectionError", "ConnectionClosedError"}
+)
+
 #: Errors that no other file of the run can escape either: once seen, files not yet started fail at once.
-RUN_WIDE_ERRORS = frozenset(
+RUN_WIDE_ERRORS = UNREACHABLE_ERRORS | frozenset(
     {
         "NoSuchBucket",
         "InvalidAccessKeyId",
@@ -225,7 +230,10 @@ class Run:
         try:
             absent = await transfer.listed_absent(local)
         except expected_errors() as exc:
-            log.info("listing the run's partitions failed (%s); checking each key instead", exc)
+            message, code = describe_error(exc, bucket=plan.bucket, key="")
+            if code in UNREACHABLE_ERRORS:  # the files' own requests would wait as long, in vain
+                self._failure = (message, code)
+            log.info("listing the run's partitions failed (%s); checking each key instead", message)
             absent = set()
         files = anyio.CapacityLimiter(config.concurrency)
         async with anyio.create_task_group() as tg:

@@ -6,10 +6,10 @@ Answers ``--help``, ``--version`` and usage errors without importing botocore.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import logging
-import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -22,8 +22,9 @@ from ._config import IngestConfig
 from ._errors import describe_error, expected_errors
 from ._exceptions import IngestError, WorkerError
 from ._logs import LogStream, configure_logging, say
-from ._output import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, emit, exit_code, print_listing
-from ._results import IngestReport
+from ._output import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_USAGE, emit, ensure_stdout, exit_code, print_listing
+from ._results import FileStatus, IngestReport
+from ._signals import watch_signals
 from ._verify_output import is_verify_command, verify_main
 
 if TYPE_CHECKING:
@@ -63,8 +64,9 @@ def _display(args: argparse.Namespace, plan: RunPlan, clock: Callable[[], float]
 
 @dataclass
 class _Outcome:
-    """How the command's run ended: its report, or the run to ask for one, a signal, or a usage error."""
+    """How the command's run ended: its report, or the run or plan to make one from, a signal, or a usage error."""
 
+    plan: RunPlan | None = None
     run: Run | None = None
     display: ProgressDisplay | None = None
     report: IngestReport | None = None
@@ -73,10 +75,12 @@ class _Outcome:
     #: What is on the trial endpoint (--local) at the end of the run: (key, size).
     landed: list[tuple[str, int]] | None = None
 
-    def final_report(self) -> IngestReport | None:
-        """The run's report: the finished one, else what the interrupted run landed (None if it never began)."""
+    def final_report(self, *, dry_run: bool) -> IngestReport | None:
+        """The run's report: the finished one, else what the interrupted run landed (None if never planned)."""
         if self.report is None and self.run is not None:
             return self.run.report()
+        if self.report is None and self.plan is not None:  # interrupted between planning and the first upload
+            return self.plan.report({}, missing=FileStatus.INTERRUPTED, dry_run=dry_run)
         return self.report
 
 
@@ -98,7 +102,7 @@ async def _ingest(args: argparse.Namespace, config: IngestConfig, outcome: _Outc
             )
             config, client = replace(config, endpoint_url=endpoint.url), endpoint.client
         ingestor = Ingestor(config, client=client)
-        plan = await ingestor.plan(args.sources, date=args.date)
+        outcome.plan = plan = await ingestor.plan(args.sources, date=args.date)
         await _warn_about(args, config, plan)
         if args.dry_run and args.offline:
             outcome.report = await ingestor.ingest(plan, dry_run=True)
@@ -139,29 +143,21 @@ async def _warn_about(args: argparse.Namespace, config: IngestConfig, plan: RunP
 
 
 async def _main_async(args: argparse.Namespace, config: IngestConfig, outcome: _Outcome) -> None:
-    """Run, and turn SIGINT/SIGTERM into a cancellation that still aborts open uploads."""
+    """Run, and turn SIGINT/SIGTERM/SIGHUP into a cancellation that still aborts open uploads."""
     import anyio
 
     run_scope = anyio.CancelScope()
 
-    async def watch_signals() -> None:
-        # Outside run_scope, so it still listens while a cancelled run aborts its uploads.
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for signum in signals:
-                if outcome.signal is not None:
-                    # A second signal: the user wants out now, cleanup or not.
-                    # \x1b[?25h: show the cursor a live display may have hidden.
-                    show_cursor = "\x1b[?25h" if sys.stderr.isatty() else ""
-                    print(f"{show_cursor}async-ingest: interrupted again, exiting now", file=sys.stderr)
-                    os._exit(EXIT_SIGINT if signum == signal.SIGINT else EXIT_SIGTERM)
-                outcome.signal = signum
-                if outcome.display is not None:
-                    outcome.display.stop()  # a live display is cleared, not left frozen above the message
-                print("async-ingest: interrupted, aborting uploads in flight…", file=sys.stderr)
-                run_scope.cancel()
+    def interrupted(signum: int) -> None:
+        outcome.signal = signum
+        if outcome.display is not None:
+            outcome.display.stop()  # a live display is cleared, not left frozen above the message
+        if outcome.run is not None:
+            say(logging.ERROR, "interrupted, aborting uploads in flight…", label="")
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(watch_signals)
+        # Outside run_scope, so it still listens while a cancelled run aborts its uploads.
+        await tg.start(watch_signals, run_scope, interrupted)
         try:
             with run_scope:
                 await _ingest(args, config, outcome)
@@ -205,6 +201,7 @@ def _usage_error(message: str) -> NoReturn:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     arguments = sys.argv[1:] if argv is None else list(argv)
+    ensure_stdout()
     if is_verify_command(arguments):
         return verify_main(arguments[1:])
     try:
@@ -233,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     outcome = _Outcome()
     try:
         anyio.run(_main_async, args, config, outcome, backend="asyncio")
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before the signals were the run's
         outcome.signal = signal.SIGINT
     if isinstance(outcome.error, WorkerError):  # workers that cannot start: a run failure, not a usage error
         say(logging.ERROR, str(outcome.error))
@@ -241,11 +238,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if outcome.error is not None:
         hint = "; --offline makes a dry run that contacts nothing" if args.dry_run and not args.offline else ""
         _usage_error(f"{outcome.error}{hint}")
-    report = outcome.final_report()
+    report = outcome.final_report(dry_run=args.dry_run)
     if report is not None:
-        emit(report, as_json=args.json, report_path=args.report, quiet=args.quiet)
+        try:
+            emit(report, as_json=args.json, report_path=args.report, quiet=args.quiet)
+        except KeyboardInterrupt:  # Ctrl-C while a long report is printed: stop printing it
+            outcome.signal = outcome.signal or signal.SIGINT
+    elif outcome.signal is not None:
+        say(logging.ERROR, "interrupted while planning", label="")
     if outcome.landed is not None:
-        print_listing(outcome.landed, bucket=config.bucket)
+        with contextlib.suppress(OSError):
+            print_listing(outcome.landed, bucket=config.bucket)
     return exit_code(report, outcome.signal)
 
 

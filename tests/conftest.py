@@ -180,10 +180,10 @@ def run_cli(
     )
 
 
-def start_cli(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    """Start the command line in the background with *env* added."""
+def start_cli(args: list[str], env: dict[str, str], *, wrapper: tuple[str, ...] = ()) -> subprocess.Popen[str]:
+    """Start the command line in the background with *env* added (through *wrapper*, a command that execs it)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "async_ingest", *args],
+        [*wrapper, sys.executable, "-m", "async_ingest", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -207,7 +207,11 @@ def test_local_trial_endpoint(make_file: Callable[..., Path]) -> None:
     assert "1000  Raw/Local/CSV/Movies/2022/05/02/movies.csv" in done.stderr
 
 
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    ("signum", "code"),
+    [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
+    ids=["SIGINT", "SIGTERM", "SIGHUP"],
+)
 def test_signal_aborts_and_exits(
     endpoint_env: dict[str, str], bucket: str, s3: Any, make_file: Callable[..., Path], signum: int, code: int
 ) -> None:
