@@ -14,9 +14,13 @@ import anyio
 from ._config import IngestConfig
 from ._endpoint import validate_endpoint_url
 from ._exceptions import ConfigError
+from ._loader import shared_loader
 from ._version import __version__
 
 __all__ = ["open_client"]
+
+#: The S3 models (by id; the process's loader keeps them) whose unread context parameters are dropped.
+_PRUNED: set[int] = set()
 
 
 def _prepare_session(profile: str | None, region: str | None, credentials: dict[str, str]) -> tuple[Any, str | None]:
@@ -24,6 +28,7 @@ def _prepare_session(profile: str | None, region: str | None, credentials: dict[
 
     Creating the client afterwards finds the service model, endpoint rules and partitions
     already parsed in the session's loader cache, and so no longer blocks the host's loop.
+    The loader is the process's (see _loader.py): a second opening parses nothing.
     Also returns the endpoint URL the AWS configuration sets for S3, if any.
     """
     aioboto3 = importlib.import_module("aioboto3")
@@ -31,13 +36,16 @@ def _prepare_session(profile: str | None, region: str | None, credentials: dict[
     for module in ("aiobotocore.config", "aioboto3.s3.inject", "boto3.s3.inject"):
         importlib.import_module(module)
     core = importlib.import_module("aiobotocore.session").AioSession()
+    loader = shared_loader(core.get_config_variable("data_path"))
+    core.register_component("data_loader", loader)
     session = aioboto3.Session(botocore_session=core, profile_name=profile, region_name=region, **credentials)
-    loader = core.get_component("data_loader")
     model = loader.load_service_model("s3", "service-2")
     ruleset = loader.load_service_model("s3", "endpoint-rule-set-1")
     for name in ("partitions", "endpoints", "sdk-default-configuration", "_retry"):
         loader.load_data(name)
-    drop_unread_context_params(model, ruleset)
+    if id(model) not in _PRUNED:
+        drop_unread_context_params(model, ruleset)
+        _PRUNED.add(id(model))
     return session, _configured_endpoint(core)
 
 
@@ -57,7 +65,7 @@ def drop_unread_context_params(model: dict[str, Any], ruleset: dict[str, Any]) -
     botocore passes every request's key to the rules, so its endpoint cache, keyed on
     the parameters, misses once per key: 20-25% of the CPU of each small PUT.  Without
     the field, a run resolves its bucket's endpoint once.  *model* is this session's own
-    copy (each botocore session has its own loader), so no other client is affected;
+    copy (the loader is async_ingest's own, given only to its sessions), so no other client is affected;
     a parameter some rule does read (``{"ref": "Key"}`` or ``{Key}`` in a template) is kept.
     """
     rules = json.dumps(ruleset.get("rules", []))
