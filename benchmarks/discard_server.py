@@ -537,14 +537,16 @@ def _self_signed_pem(directory: str) -> tuple[str, str, str]:
         if shutil.which("openssl") is None:
             raise SystemExit("discard_server: --tls needs the cryptography package or openssl") from None
         subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-            + ["-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1"]
-            + ["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+            [
+                *("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"),
+                *("-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1"),
+                *("-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+            ],
             check=True,
             capture_output=True,
         )
         return cert, key, cert
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
 
     def issue(subject: str, key: ec.EllipticCurvePrivateKey, *, issuer: str, signer: ec.EllipticCurvePrivateKey) -> Any:
         builder = (
