@@ -39,6 +39,8 @@ def _prepare_session(profile: str | None, region: str | None, credentials: dict[
     loader = shared_loader(core.get_config_variable("data_path"))
     core.register_component("data_loader", loader)
     session = aioboto3.Session(botocore_session=core, profile_name=profile, region_name=region, **credentials)
+    # The credential chain: building it makes a TLS context (the container-metadata fetcher's).
+    core.get_component("credential_provider")
     model = loader.load_service_model("s3", "service-2")
     ruleset = loader.load_service_model("s3", "endpoint-rule-set-1")
     for name in ("partitions", "endpoints", "sdk-default-configuration", "_retry"):
@@ -115,6 +117,8 @@ async def open_client(config: IngestConfig, stack: AsyncExitStack, **credentials
         validate_endpoint_url(configured)
     from aiobotocore.config import AioConfig
 
+    from ._tls import prepared_tls_session
+
     s3_settings: dict[str, Any] = {"addressing_style": config.addressing_style}
     if config.checksum != "none":
         # Every body carries a checksum that S3 verifies; SHA-256-signing it again
@@ -129,6 +133,7 @@ async def open_client(config: IngestConfig, stack: AsyncExitStack, **credentials
         read_timeout=config.read_timeout,
         s3=s3_settings,
         user_agent=user_agent(),
+        http_session_cls=prepared_tls_session(),
     )
     try:
         if await session.get_credentials() is None:
