@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import platform
 import re
+import sys
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -17,10 +19,21 @@ from ._exceptions import ConfigError
 from ._loader import shared_loader
 from ._version import __version__
 
-__all__ = ["open_client"]
+__all__ = ["import_backend", "open_client"]
 
 #: The S3 models (by id; the process's loader keeps them) whose unread context parameters are dropped.
 _PRUNED: set[int] = set()
+
+
+async def import_backend() -> None:
+    """Import anyio's asyncio backend in the loop's default executor, if the host has not already.
+
+    An Ingestor's limiters need it, and an asyncio host that never used anyio would
+    otherwise import it on its loop (tens of milliseconds) when the Ingestor is built.
+    """
+    name = "anyio._backends._asyncio"
+    if name not in sys.modules:
+        await asyncio.get_running_loop().run_in_executor(None, importlib.import_module, name)
 
 
 def _prepare_session(profile: str | None, region: str | None, credentials: dict[str, str]) -> tuple[Any, str | None]:

@@ -17,7 +17,7 @@ import anyio
 
 from ._bandwidth import TokenBucket, process_share
 from ._buffers import BufferPool
-from ._client import open_client
+from ._client import import_backend, open_client
 from ._config import IngestConfig, IngestSettings
 from ._dates import file_date_rule
 from ._exceptions import ConfigError
@@ -298,6 +298,7 @@ async def ingest(
     >>> report = await ingest(["data/movies.csv"], bucket="lake", date=datetime.date(2022, 5, 2))
     """
     config = IngestConfig(bucket=bucket, **settings)
+    await import_backend()
     ingestor = Ingestor(config, client=client)
     if dry_run:
         return await ingestor.ingest(sources, date=date, dry_run=True)

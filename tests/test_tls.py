@@ -1,9 +1,12 @@
-"""The TLS context is made in a worker thread while the client opens, never on the event loop."""
+"""Off the host's loop: TLS contexts are made in worker threads, anyio's backend is imported in one."""
 
 from __future__ import annotations
 
 import ssl
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,3 +53,26 @@ async def test_http_endpoint_makes_no_context(s3_endpoint: str, bucket: str, mon
         client: Any = ingestor.client
         await client.head_bucket(Bucket=bucket)
     assert loop_thread not in threads
+
+
+def test_one_shot_ingest_imports_the_backend_off_the_loop(tmp_path: Path) -> None:
+    """In an asyncio host that never used anyio, ingest() imports anyio's backend in a worker thread."""
+    script = """
+import asyncio, sys, threading
+import async_ingest
+where = []
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "anyio._backends._asyncio":
+            where.append(threading.current_thread() is threading.main_thread())
+sys.meta_path.insert(0, Watch())
+async def main():
+    try:
+        await async_ingest.ingest([sys.argv[1]], bucket="lake", endpoint_url="http://127.0.0.1:9")
+    except async_ingest.IngestError:
+        pass
+asyncio.run(main())
+print(where)
+"""
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "missing.csv")], capture_output=True, text=True)
+    assert done.stdout.strip() == "[False]", done.stderr
