@@ -19,7 +19,13 @@ from ._exceptions import ConfigError
 from ._loader import shared_loader
 from ._version import __version__
 
-__all__ = ["import_backend", "open_client"]
+__all__ = ["UPLOAD_MODULES", "import_backend", "open_client", "warm_up"]
+
+#: Modules the client class imports lazily while it is being created.
+LAZY_MODULES = ("aiobotocore.config", "aioboto3.s3.inject", "boto3.s3.inject")
+#: async_ingest's upload machinery (awscrt's checksums, botocore's errors, the worker pool), kept
+#: out of `import async_ingest` (and --help); imported when an Ingestor opens.
+UPLOAD_MODULES = ("_transfer", "_workers", "_settle")
 
 #: The S3 models (by id; the process's loader keeps them) whose unread context parameters are dropped.
 _PRUNED: set[int] = set()
@@ -45,15 +51,20 @@ def _prepare_session(profile: str | None, region: str | None, credentials: dict[
     Also returns the endpoint URL the AWS configuration sets for S3, if any.
     """
     aioboto3 = importlib.import_module("aioboto3")
-    # Modules the client class imports lazily while it is being created.
-    for module in ("aiobotocore.config", "aioboto3.s3.inject", "boto3.s3.inject"):
+    for module in LAZY_MODULES:
         importlib.import_module(module)
     core = importlib.import_module("aiobotocore.session").AioSession()
-    loader = shared_loader(core.get_config_variable("data_path"))
+    loader = _load_s3_data(core)
     core.register_component("data_loader", loader)
     session = aioboto3.Session(botocore_session=core, profile_name=profile, region_name=region, **credentials)
     # The credential chain: building it makes a TLS context (the container-metadata fetcher's).
     core.get_component("credential_provider")
+    return session, _configured_endpoint(core)
+
+
+def _load_s3_data(core: Any) -> Any:
+    """The process's loader for *core*'s data path, with S3's model, endpoint rules and partitions loaded."""
+    loader = shared_loader(core.get_config_variable("data_path"))
     model = loader.load_service_model("s3", "service-2")
     ruleset = loader.load_service_model("s3", "endpoint-rule-set-1")
     for name in ("partitions", "endpoints", "sdk-default-configuration", "_retry"):
@@ -61,7 +72,23 @@ def _prepare_session(profile: str | None, region: str | None, credentials: dict[
     if id(model) not in _PRUNED:
         drop_unread_context_params(model, ruleset)
         _PRUNED.add(id(model))
-    return session, _configured_endpoint(core)
+    return loader
+
+
+def warm_up() -> None:
+    """Import and parse now what opening an Ingestor needs: for a host to call at start-up.
+
+    Blocking (about a second), so call it before the event loop has work to do, or not
+    at all: without it the first opening does the same in worker threads.  What it
+    saves the loop is what threads cannot: importing a C extension (awscrt, aiohttp's
+    parsers) holds the GIL throughout, stalling the host's loop for tens of milliseconds.
+    """
+    importlib.import_module("aioboto3")
+    for module in (*LAZY_MODULES, "anyio._backends._asyncio"):
+        importlib.import_module(module)
+    for module in UPLOAD_MODULES:
+        importlib.import_module(f"{__package__}.{module}")
+    _load_s3_data(importlib.import_module("aiobotocore.session").AioSession())
 
 
 def _configured_endpoint(core: Any) -> str | None:

@@ -11,7 +11,8 @@ The phases, in order, on one event loop with a task sleeping 5 ms at a time:
 * ``transfer``: ``ingestor.ingest(...)`` on that held Ingestor.
 
 Prints one JSON line: for each phase the heartbeat's worst and 99th-percentile lag
-(milliseconds), its number of samples and the phase's seconds.  ``--trace-blocking MS``
+(milliseconds), its number of samples and the phase's seconds.  ``--warm-up`` first calls
+``async_ingest.warm_up()``, as a host would at start-up, before its loop is busy.  ``--trace-blocking MS``
 also names, on stderr, the loop steps of MS or longer (see _blocking.py).
 """
 
@@ -116,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--ca-bundle", help="the endpoint's certificate, for a TLS endpoint (sets AWS_CA_BUNDLE)")
     parser.add_argument("--trace-blocking", type=float, metavar="MS")
+    parser.add_argument("--warm-up", action="store_true", help="call async_ingest.warm_up() before the loop starts")
     args = parser.parse_args(argv)
     if args.ca_bundle:
         os.environ["AWS_CA_BUNDLE"] = args.ca_bundle
@@ -126,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
 
         tracer = BlockingTracer(args.trace_blocking / 1000, active=True)
         tracer.install()
+    if args.warm_up:
+        async_ingest.warm_up()
     print(json.dumps(asyncio.run(main_async(args))), flush=True)
     if tracer is not None:
         print(tracer.report(20), file=sys.stderr)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
+import sys
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -82,8 +84,46 @@ async def test_a_second_opening_parses_nothing(
     loader = shared_loader(None)
     read: list[str] = []
     load_file = loader.file_loader.load_file
-    monkeypatch.setattr(loader.file_loader, "load_file", lambda path: read.append(path) or load_file(path))
+
+    def recorded(path: str) -> Any:
+        data = load_file(path)
+        if data is not None:  # botocore also looks for optional files that do not exist
+            read.append(path)
+        return data
+
+    monkeypatch.setattr(loader.file_loader, "load_file", recorded)
     async with async_ingest.Ingestor(**settings) as second:
         report = await second.ingest([make_file("series.csv", 10)], date=DAY)
         assert report.ok, report.failed
     assert read == []
+
+
+def test_after_warm_up_opening_imports_and_parses_nothing(tmp_path: Path) -> None:
+    """A host that calls warm_up() at start-up: its first Ingestor imports no S3 module and reads no data file."""
+    script = """
+import asyncio, sys
+import async_ingest
+from async_ingest._loader import shared_loader
+async_ingest.warm_up()
+found, read = [], []
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        found.append(name)
+sys.meta_path.insert(0, Watch())
+loader = shared_loader(None)
+load_file = loader.file_loader.load_file
+def recorded(path):
+    data = load_file(path)
+    if data is not None:
+        read.append(path)
+    return data
+loader.file_loader.load_file = recorded
+async def main():
+    async with async_ingest.Ingestor(bucket="lake", endpoint_url="http://127.0.0.1:9"):
+        pass
+asyncio.run(main())
+stack = {"aioboto3", "aiobotocore", "aiohttp", "awscrt", "botocore"}
+print(sorted({name.split(".")[0] for name in found} & stack), read)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert done.stdout.strip() == "[] []", done.stderr
