@@ -8,6 +8,7 @@ import json
 import platform
 import re
 import sys
+import threading
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -29,6 +30,7 @@ UPLOAD_MODULES = ("_transfer", "_workers", "_settle")
 
 #: The S3 models (by id; the process's loader keeps them) whose unread context parameters are dropped.
 _PRUNED: set[int] = set()
+_PRUNING = threading.Lock()
 
 
 async def import_backend() -> None:
@@ -65,13 +67,15 @@ def _prepare_session(profile: str | None, region: str | None, credentials: dict[
 def _load_s3_data(core: Any) -> Any:
     """The process's loader for *core*'s data path, with S3's model, endpoint rules and partitions loaded."""
     loader = shared_loader(core.get_config_variable("data_path"))
-    model = loader.load_service_model("s3", "service-2")
-    ruleset = loader.load_service_model("s3", "endpoint-rule-set-1")
-    for name in ("partitions", "endpoints", "sdk-default-configuration", "_retry"):
-        loader.load_data(name)
-    if id(model) not in _PRUNED:
-        drop_unread_context_params(model, ruleset)
-        _PRUNED.add(id(model))
+    # Held while loading and pruning, so Ingestors opening at once never see a model being pruned.
+    with _PRUNING:
+        model = loader.load_service_model("s3", "service-2")
+        ruleset = loader.load_service_model("s3", "endpoint-rule-set-1")
+        for name in ("partitions", "endpoints", "sdk-default-configuration", "_retry"):
+            loader.load_data(name)
+        if id(model) not in _PRUNED:
+            drop_unread_context_params(model, ruleset)
+            _PRUNED.add(id(model))
     return loader
 
 

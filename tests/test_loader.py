@@ -127,3 +127,20 @@ print(sorted({name.split(".")[0] for name in found} & stack), read)
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
     assert done.stdout.strip() == "[] []", done.stderr
+
+
+def test_ingestors_opening_at_once_in_a_fresh_process(tmp_path: Path) -> None:
+    """Several Ingestors opening at once, the first in their process, all open (one model, pruned once)."""
+    script = """
+import asyncio
+import async_ingest
+async def open_one():
+    async with async_ingest.Ingestor(bucket="lake", endpoint_url="http://127.0.0.1:9"):
+        pass
+async def main():
+    await asyncio.gather(*(open_one() for _ in range(4)))
+asyncio.run(main())
+print("opened")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert done.stdout.strip() == "opened", done.stderr
