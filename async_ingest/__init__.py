@@ -6,6 +6,7 @@ under date-partitioned keys.
 Importing the package does not import botocore; that happens when an upload starts.
 """
 
+from ._client import warm_up
 from ._config import IngestConfig
 from ._exceptions import (
     ChecksumMismatchError,
@@ -59,4 +60,5 @@ __all__ = [
     "WorkerError",
     "__version__",
     "ingest",
+    "warm_up",
 ]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import platform
 import re
+import sys
+import threading
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -14,9 +17,31 @@ import anyio
 from ._config import IngestConfig
 from ._endpoint import validate_endpoint_url
 from ._exceptions import ConfigError
+from ._loader import shared_loader
 from ._version import __version__
 
-__all__ = ["open_client"]
+__all__ = ["UPLOAD_MODULES", "import_backend", "open_client", "warm_up"]
+
+#: Modules the client class imports lazily while it is being created.
+LAZY_MODULES = ("aiobotocore.config", "aioboto3.s3.inject", "boto3.s3.inject")
+#: async_ingest's upload machinery (awscrt's checksums, botocore's errors, the worker pool), kept
+#: out of `import async_ingest` (and --help); imported when an Ingestor opens.
+UPLOAD_MODULES = ("_transfer", "_workers", "_settle")
+
+#: The S3 models (by id; the process's loader keeps them) whose unread context parameters are dropped.
+_PRUNED: set[int] = set()
+_PRUNING = threading.Lock()
+
+
+async def import_backend() -> None:
+    """Import anyio's asyncio backend in the loop's default executor, if the host has not already.
+
+    An Ingestor's limiters need it, and an asyncio host that never used anyio would
+    otherwise import it on its loop (tens of milliseconds) when the Ingestor is built.
+    """
+    name = "anyio._backends._asyncio"
+    if name not in sys.modules:
+        await asyncio.get_running_loop().run_in_executor(None, importlib.import_module, name)
 
 
 def _prepare_session(profile: str | None, region: str | None, credentials: dict[str, str]) -> tuple[Any, str | None]:
@@ -24,21 +49,50 @@ def _prepare_session(profile: str | None, region: str | None, credentials: dict[
 
     Creating the client afterwards finds the service model, endpoint rules and partitions
     already parsed in the session's loader cache, and so no longer blocks the host's loop.
+    The loader is the process's (see _loader.py): a second opening parses nothing.
     Also returns the endpoint URL the AWS configuration sets for S3, if any.
     """
     aioboto3 = importlib.import_module("aioboto3")
-    # Modules the client class imports lazily while it is being created.
-    for module in ("aiobotocore.config", "aioboto3.s3.inject", "boto3.s3.inject"):
+    for module in LAZY_MODULES:
         importlib.import_module(module)
     core = importlib.import_module("aiobotocore.session").AioSession()
+    loader = _load_s3_data(core)
+    core.register_component("data_loader", loader)
     session = aioboto3.Session(botocore_session=core, profile_name=profile, region_name=region, **credentials)
-    loader = core.get_component("data_loader")
-    model = loader.load_service_model("s3", "service-2")
-    ruleset = loader.load_service_model("s3", "endpoint-rule-set-1")
-    for name in ("partitions", "endpoints", "sdk-default-configuration", "_retry"):
-        loader.load_data(name)
-    drop_unread_context_params(model, ruleset)
+    # The credential chain: building it makes a TLS context (the container-metadata fetcher's).
+    core.get_component("credential_provider")
     return session, _configured_endpoint(core)
+
+
+def _load_s3_data(core: Any) -> Any:
+    """The process's loader for *core*'s data path, with S3's model, endpoint rules and partitions loaded."""
+    loader = shared_loader(core.get_config_variable("data_path"))
+    # Held while loading and pruning, so Ingestors opening at once never see a model being pruned.
+    with _PRUNING:
+        model = loader.load_service_model("s3", "service-2")
+        ruleset = loader.load_service_model("s3", "endpoint-rule-set-1")
+        for name in ("partitions", "endpoints", "sdk-default-configuration", "_retry"):
+            loader.load_data(name)
+        if id(model) not in _PRUNED:
+            drop_unread_context_params(model, ruleset)
+            _PRUNED.add(id(model))
+    return loader
+
+
+def warm_up() -> None:
+    """Import and parse now what opening an Ingestor needs: for a host to call at start-up.
+
+    Blocking (about a second), so call it before the event loop has work to do, or not
+    at all: without it the first opening does the same in worker threads.  What it
+    saves the loop is what threads cannot: importing a C extension (awscrt, aiohttp's
+    parsers) holds the GIL throughout, stalling the host's loop for tens of milliseconds.
+    """
+    importlib.import_module("aioboto3")
+    for module in (*LAZY_MODULES, "anyio._backends._asyncio"):
+        importlib.import_module(module)
+    for module in UPLOAD_MODULES:
+        importlib.import_module(f"{__package__}.{module}")
+    _load_s3_data(importlib.import_module("aiobotocore.session").AioSession())
 
 
 def _configured_endpoint(core: Any) -> str | None:
@@ -57,7 +111,7 @@ def drop_unread_context_params(model: dict[str, Any], ruleset: dict[str, Any]) -
     botocore passes every request's key to the rules, so its endpoint cache, keyed on
     the parameters, misses once per key: 20-25% of the CPU of each small PUT.  Without
     the field, a run resolves its bucket's endpoint once.  *model* is this session's own
-    copy (each botocore session has its own loader), so no other client is affected;
+    copy (the loader is async_ingest's own, given only to its sessions), so no other client is affected;
     a parameter some rule does read (``{"ref": "Key"}`` or ``{Key}`` in a template) is kept.
     """
     rules = json.dumps(ruleset.get("rules", []))
@@ -107,6 +161,8 @@ async def open_client(config: IngestConfig, stack: AsyncExitStack, **credentials
         validate_endpoint_url(configured)
     from aiobotocore.config import AioConfig
 
+    from ._tls import prepared_tls_session
+
     s3_settings: dict[str, Any] = {"addressing_style": config.addressing_style}
     if config.checksum != "none":
         # Every body carries a checksum that S3 verifies; SHA-256-signing it again
@@ -121,6 +177,7 @@ async def open_client(config: IngestConfig, stack: AsyncExitStack, **credentials
         read_timeout=config.read_timeout,
         s3=s3_settings,
         user_agent=user_agent(),
+        http_session_cls=prepared_tls_session(),
     )
     try:
         if await session.get_credentials() is None:

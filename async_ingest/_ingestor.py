@@ -18,7 +18,7 @@ import anyio
 
 from ._bandwidth import TokenBucket, process_share
 from ._buffers import BufferPool
-from ._client import open_client
+from ._client import UPLOAD_MODULES, import_backend, open_client
 from ._config import IngestConfig
 from ._dates import file_date_rule
 from ._exceptions import ConfigError
@@ -105,9 +105,8 @@ class Ingestor:
         self._state = _State.OPENED
         self._slots = anyio.Semaphore(self.config.concurrency)
         self._readers = anyio.CapacityLimiter(READERS)
-        # The upload machinery (awscrt's checksums, botocore's errors, the worker pool): imports
-        # that would stall the loop, done in a thread; `import async_ingest` (and --help) stays without them.
-        for module in ("_transfer", "_workers", "_settle"):
+        # The upload machinery: imports that would stall the loop, done in a thread.
+        for module in UPLOAD_MODULES:
             await anyio.to_thread.run_sync(importlib.import_module, f"{__package__}.{module}")
         if self._borrowed is None:
             async with AsyncExitStack() as stack:
@@ -307,6 +306,7 @@ async def ingest(
     >>> report = await ingest(["data/movies.csv"], bucket="lake", date=datetime.date(2022, 5, 2))
     """
     config = IngestConfig(bucket=bucket, **settings)
+    await import_backend()
     ingestor = Ingestor(config, client=client)
     if dry_run:
         return await ingestor.ingest(sources, date=date, dry_run=True)

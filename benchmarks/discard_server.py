@@ -2,6 +2,12 @@
 """A discard S3 endpoint, FOR BENCHMARKING ONLY: it stores no object bytes and verifies nothing.
 
     python benchmarks/discard_server.py --port 0          # prints "listening on http://127.0.0.1:PORT"
+    python benchmarks/discard_server.py --tls CERT.pem    # "listening on https://127.0.0.1:PORT"
+
+``--tls PATH`` serves HTTPS with a self-signed certificate for 127.0.0.1 and
+localhost made at start-up (with the ``cryptography`` package, else ``openssl
+req``) and writes it to PATH, for the clients to trust (``AWS_CA_BUNDLE=PATH``,
+``verify=PATH``).
 
 It accepts any request, signed or not (SigV4 signatures are never checked),
 reads every request body as fast as it can and throws the bytes away, and
@@ -40,12 +46,17 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
+import shutil
 import signal
+import ssl
+import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import cast
+from typing import Any, cast
 from urllib.parse import parse_qs, unquote
 from xml.sax.saxutils import escape
 
@@ -511,13 +522,86 @@ class DiscardProtocol(asyncio.BufferedProtocol):
         return _error("NotImplemented", f"{method} on a bucket is not implemented by the discard server", 501)
 
 
-async def serve(host: str, port: int, *, announce: Callable[[str], None], log: bool = False) -> None:
+def _self_signed_pem(directory: str) -> tuple[str, str, str]:
+    """A certificate for 127.0.0.1 and localhost, valid for a day: the PEM files of it, its key and its issuer."""
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    try:
+        import datetime
+        import ipaddress
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+    except ImportError:
+        if shutil.which("openssl") is None:
+            raise SystemExit("discard_server: --tls needs the cryptography package or openssl") from None
+        subprocess.run(
+            [
+                *("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"),
+                *("-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1"),
+                *("-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        return cert, key, cert
+    now = datetime.datetime.now(datetime.UTC)
+
+    def issue(subject: str, key: ec.EllipticCurvePrivateKey, *, issuer: str, signer: ec.EllipticCurvePrivateKey) -> Any:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=key is signer, path_length=None), critical=True)
+        )
+        if key is not signer:
+            names = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    # A CA and a server certificate it signs: rustls (obstore) refuses a CA certificate as the server's.
+    ca_key, private = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    authority = issue("discard_server CA", ca_key, issuer="discard_server CA", signer=ca_key)
+    certificate = issue("127.0.0.1", private, issuer="discard_server CA", signer=ca_key)
+    with open(os.path.join(directory, "ca.pem"), "wb") as out:
+        out.write(authority.public_bytes(serialization.Encoding.PEM))
+    with open(cert, "wb") as out:
+        out.write(certificate.public_bytes(serialization.Encoding.PEM))
+    with open(key, "wb") as out:
+        out.write(
+            private.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    return cert, key, os.path.join(directory, "ca.pem")
+
+
+def tls_context(cert_out: str) -> ssl.SSLContext:
+    """A server context with a fresh certificate; the one the clients must trust is written to *cert_out*."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory() as directory:
+        cert, key, trusted = _self_signed_pem(directory)
+        context.load_cert_chain(cert, key)
+        shutil.copyfile(trusted, cert_out)
+    return context
+
+
+async def serve(
+    host: str, port: int, *, announce: Callable[[str], None], log: bool = False, tls: ssl.SSLContext | None = None
+) -> None:
     """Serve until cancelled or signalled, then print the stats."""
     loop = asyncio.get_running_loop()
     state = State(log=log)
-    server = await loop.create_server(lambda: DiscardProtocol(state), host, port, backlog=1024, reuse_address=True)
+    server = await loop.create_server(
+        lambda: DiscardProtocol(state), host, port, backlog=1024, reuse_address=True, ssl=tls
+    )
     bound = server.sockets[0].getsockname()
-    announce(f"{BANNER} listening on http://{bound[0]}:{bound[1]}")
+    announce(f"{BANNER} listening on {'https' if tls else 'http'}://{bound[0]}:{bound[1]}")
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
@@ -535,7 +619,11 @@ def main(argv: list[str] | None = None) -> int:
         "--no-uvloop", action="store_true", help="use the standard asyncio loop even if uvloop is there"
     )
     parser.add_argument("--log", action="store_true", help="print every request on stderr (slow: for debugging)")
+    parser.add_argument(
+        "--tls", metavar="CERT", help="serve HTTPS with a self-signed certificate made now, written to CERT"
+    )
     args = parser.parse_args(argv)
+    tls = tls_context(args.tls) if args.tls else None
 
     def announce(line: str) -> None:
         print(line, flush=True)
@@ -546,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
             import uvloop
 
             runner = uvloop.run
-    runner(serve(args.host, args.port, announce=announce, log=args.log))
+    runner(serve(args.host, args.port, announce=announce, log=args.log, tls=tls))
     return 0
 
 
