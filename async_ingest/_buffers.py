@@ -42,6 +42,8 @@ class BufferPool:
         self._limit = limit
         self._free: list[Buffer] = []
         self._in_use = 0
+        #: Takes waiting for the budget; while there are none, a take or give needs no lock.
+        self._waiting = 0
         self._changed = anyio.Condition()
 
     @property
@@ -51,20 +53,35 @@ class BufferPool:
 
     async def take(self, size: int) -> Buffer:
         """A buffer of at least *size* (and at most twice *size*) bytes, once the budget allows it."""
+        if not self._waiting:  # nobody queued ahead: no lock needed on the loop's one thread
+            buffer = self._grant(size)
+            if buffer is not None:
+                return buffer
         async with self._changed:
             while True:
-                index = self._best_fit(size)
-                if index is not None:
-                    buffer = self._free.pop(index)
-                    self._in_use += len(buffer)
+                buffer = self._grant(size)
+                if buffer is not None:
                     return buffer
-                if self._in_use == 0 or self._in_use + size <= self._limit:
-                    # Make room by dropping kept buffers that do not fit this request.
-                    while self._free and self.held + size > self._limit:
-                        self._free.pop()
-                    self._in_use += size
-                    return mmap.mmap(-1, size) if size >= MAPPED_BUFFER else bytearray(size)
-                await self._changed.wait()
+                self._waiting += 1
+                try:
+                    await self._changed.wait()
+                finally:
+                    self._waiting -= 1
+
+    def _grant(self, size: int) -> Buffer | None:
+        """A buffer for *size* bytes if the budget allows it now, else None."""
+        index = self._best_fit(size)
+        if index is not None:
+            buffer = self._free.pop(index)
+            self._in_use += len(buffer)
+            return buffer
+        if self._in_use == 0 or self._in_use + size <= self._limit:
+            # Make room by dropping kept buffers that do not fit this request.
+            while self._free and self.held + size > self._limit:
+                self._free.pop()
+            self._in_use += size
+            return mmap.mmap(-1, size) if size >= MAPPED_BUFFER else bytearray(size)
+        return None
 
     def _best_fit(self, size: int) -> int | None:
         """The index of the smallest kept buffer that holds *size* bytes without wasting most of itself.
@@ -80,10 +97,11 @@ class BufferPool:
 
     async def give(self, buffer: Buffer) -> None:
         """Return *buffer* once nothing reads it any more."""
-        async with self._changed:
-            self._in_use -= len(buffer)
-            self._free.append(buffer)
-            self._changed.notify_all()
+        self._in_use -= len(buffer)
+        self._free.append(buffer)
+        if self._waiting:
+            async with self._changed:
+                self._changed.notify_all()
 
 
 @dataclass(frozen=True)

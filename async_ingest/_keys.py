@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import re
 import string
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -28,15 +28,35 @@ FIELDS = frozenset({"zone", "origin", "format", "category", "yyyy", "mm", "dd", 
 #: S3's limit on a key's length, in UTF-8 bytes.
 MAX_KEY_BYTES = 1024
 
+#: Unicode's control characters (category Cc): C0, DEL and C1.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+#: The pieces whose values repeat from file to file, in the order they are checked: each distinct
+#: combination is checked once.
+_REPEATING = ("zone", "origin", "format", "category", "yyyy", "mm", "dd", "hh")
+
+#: Distinct repeating pieces and dates a KeyBuilder remembers (categories from file names may not repeat).
+_CHECKED_LIMIT = 4096
+
+
+def _split_name(filename: str) -> tuple[str, str]:
+    """A base name's stem and suffix, as PurePath gives them."""
+    dot = filename.rfind(".")
+    if 0 < dot < len(filename) - 1:
+        return filename[:dot], filename[dot:]
+    return filename, ""
+
 
 def default_format(filename: str) -> str:
     """The format piece derived from a file name: its extension, upper-cased."""
-    return PurePath(filename).suffix[1:].upper()
+    suffix = _split_name(filename)[1] if "/" not in filename else PurePath(filename).suffix
+    return suffix[1:].upper()
 
 
 def default_category(filename: str) -> str:
     """The category piece derived from a file name: its stem, title-cased."""
-    return PurePath(filename).stem.title()
+    stem = _split_name(filename)[0] if "/" not in filename else PurePath(filename).stem
+    return stem.title()
 
 
 def check_piece(name: str, value: str) -> str:
@@ -49,7 +69,7 @@ def check_piece(name: str, value: str) -> str:
         )
     if "/" in value:
         raise InvalidKeyError(f"key piece {name!r} = {value!r} contains '/'", piece=name, value=value)
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
+    if _CONTROL.search(value):
         raise InvalidKeyError(f"key piece {name!r} = {value!r} contains a control character", piece=name, value=value)
     try:
         value.encode("utf-8")
@@ -116,11 +136,18 @@ class KeyBuilder:
     origin: str = "Local"
     format: str | None = None
     _parts: tuple[tuple[str, str | None], ...] = field(init=False, repr=False, compare=False)
+    _hourly: bool = field(init=False, repr=False, compare=False)
+    #: The repeating pieces already checked (format, category and date fields): each distinct set once.
+    _checked: set[tuple[str, ...]] = field(init=False, repr=False, compare=False, default_factory=set)
+    _dates: dict[datetime.date, tuple[str, str, str, str]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         template = LAYOUTS.get(self.layout, self.layout)
         object.__setattr__(self, "layout", template)
         object.__setattr__(self, "_parts", _parse_template(template))
+        object.__setattr__(self, "_hourly", any(name == "hh" for _, name in self._parts))
         check_piece("zone", self.zone)
         check_piece("origin", self.origin)
         if self.format is not None:
@@ -129,7 +156,7 @@ class KeyBuilder:
     @property
     def hourly(self) -> bool:
         """True when the template uses ``{hh}``: its dates need an hour."""
-        return any(name == "hh" for _, name in self._parts)
+        return self._hourly
 
     def fields_for(
         self, filename: str, *, category: str | None = None, date: datetime.date | None = None
@@ -143,29 +170,47 @@ class KeyBuilder:
                 piece="hh",
                 value=day.isoformat(),
             )
-        fmt = self.format if self.format is not None else default_format(filename)
+        stem, suffix = _split_name(filename)
+        fmt = self.format if self.format is not None else suffix[1:].upper()
         if not fmt:
             raise InvalidKeyError(
                 f"cannot derive the format of {filename!r} (it has no extension); set it explicitly",
                 piece="format",
                 value=fmt,
             )
+        cat = category if category is not None else stem.title()
+        yyyy, mm, dd, hh = self._date_fields(day)
         values = {
             "zone": self.zone,
             "origin": self.origin,
             "format": fmt,
-            "category": category if category is not None else default_category(filename),
-            "yyyy": f"{day.year:04d}",
-            "mm": f"{day.month:02d}",
-            "dd": f"{day.day:02d}",
-            "hh": f"{day.hour:02d}" if isinstance(day, datetime.datetime) else "",
+            "category": cat,
+            "yyyy": yyyy,
+            "mm": mm,
+            "dd": dd,
+            "hh": hh,
             "filename": filename,
-            "stem": PurePath(filename).stem,
+            "stem": stem,
         }
-        for name, value in values.items():
-            if name != "hh" or self.hourly:
-                check_piece(name, value)
+        repeating = (fmt, cat, yyyy, mm, dd, hh)
+        if repeating not in self._checked:
+            for name in _REPEATING:
+                if name != "hh" or self._hourly:
+                    check_piece(name, values[name])
+            if len(self._checked) < _CHECKED_LIMIT:
+                self._checked.add(repeating)
+        check_piece("stem", stem)
         return values
+
+    def _date_fields(self, day: datetime.date) -> tuple[str, str, str, str]:
+        """``yyyy``, ``mm``, ``dd`` and ``hh`` (empty for a date without an hour) of *day*, worked out once per day."""
+        found = self._dates.get(day)
+        if found is None:
+            hour = f"{day.hour:02d}" if isinstance(day, datetime.datetime) else ""
+            found = (f"{day.year:04d}", f"{day.month:02d}", f"{day.day:02d}", hour)
+            if len(self._dates) < _CHECKED_LIMIT:
+                self._dates[day] = found
+        return found
 
     def key_for(self, filename: str, *, category: str | None = None, date: datetime.date | None = None) -> str:
         """The object key for a file called *filename* (a base name, not a path), on *date* if given."""
@@ -176,14 +221,14 @@ class KeyBuilder:
     ) -> tuple[str, str]:
         """The key for *filename* (on *date*, else the builder's), and the category it was filed under."""
         values = self.fields_for(filename, category=category, date=date)
-        key = "".join(literal + (values[name] if name else "") for literal, name in self._parts)
-        for segment in key.split("/"):
-            if segment in {"", ".", ".."}:
-                raise InvalidKeyError(
-                    f"key {key!r} has an empty, '.' or '..' segment; check the layout",
-                    piece="key",
-                    value=key,
-                )
+        key = self.layout.format_map(values)  # values are inserted as they are, never parsed as a template
+        segments = key.split("/")
+        if "" in segments or "." in segments or ".." in segments:
+            raise InvalidKeyError(
+                f"key {key!r} has an empty, '.' or '..' segment; check the layout",
+                piece="key",
+                value=key,
+            )
         if len(key.encode("utf-8")) > MAX_KEY_BYTES:
             raise InvalidKeyError(
                 f"key for {filename!r} is {len(key.encode('utf-8'))} bytes; S3 allows {MAX_KEY_BYTES}",

@@ -131,13 +131,13 @@ def parse_source(arg: str | os.PathLike[str] | Source) -> Source:
     return Source(Path(text))
 
 
-def _stat_regular(path: Path, *, follow_symlinks: bool = True) -> os.stat_result:
+def _stat_regular(path: str, *, follow_symlinks: bool = True) -> os.stat_result:
     """Stat *path*, and make sure it is a readable regular file."""
     shown = os.fsdecode(path)
-    if not follow_symlinks and path.is_symlink():
-        raise SourceError(f"{shown}: is a symbolic link, and symbolic links are refused", path=shown)
     try:
-        st = path.stat()
+        if not follow_symlinks and stat.S_ISLNK(os.lstat(path).st_mode):
+            raise SourceError(f"{shown}: is a symbolic link, and symbolic links are refused", path=shown)
+        st = os.stat(path)
     except FileNotFoundError:
         raise SourceError(f"{shown}: no such file", path=shown) from None
     except PermissionError:
@@ -148,8 +148,7 @@ def _stat_regular(path: Path, *, follow_symlinks: bool = True) -> os.stat_result
         kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
         raise SourceError(f"{shown}: is {kind}", path=shown)
     try:
-        with open(path, "rb"):
-            pass
+        os.close(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
     except OSError as exc:
         raise SourceError(f"{shown}: cannot be read: {exc.strerror or exc}", path=shown) from None
     return st
@@ -203,79 +202,93 @@ def _relative(path: Path, root: Path) -> str:
         return path.name
 
 
-def _walk(directory: Path, recursive: bool) -> list[Path]:
-    """Regular, non-hidden files under *directory* (and its non-hidden subfolders if *recursive*), sorted."""
+def _walk(directory: Path, recursive: bool) -> list[tuple[str, str]]:
+    """Regular, non-hidden files under *directory* (and its non-hidden subfolders if *recursive*), sorted.
+
+    Each is a pair of its path and its path relative to *directory*, ``/``-separated; in the
+    order of ``Path`` objects (folder by folder, not character by character).
+    """
     shown = os.fsdecode(directory)
-    found: list[Path] = []
-    pending = [directory]
+    found: list[tuple[str, str]] = []
+    pending = [(shown, "")]
+    # Paths spelt as Path spells them ("x", not "./x"), so that either serves.
+    base = "" if shown == "." else shown if shown.endswith(os.sep) else shown + os.sep
     while pending:
-        folder = pending.pop()
+        folder, prefix = pending.pop()
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            with os.scandir(folder) as entries:
+                folders = []
+                for entry in entries:
+                    name = entry.name
+                    if name.startswith("."):
+                        continue
+                    if entry.is_file():
+                        found.append((base + prefix + name, prefix + name))
+                    elif recursive and entry.is_dir(follow_symlinks=False):
+                        folders.append((entry.path, prefix + name + "/"))
         except OSError as exc:
-            raise SourceError(
-                f"{os.fsdecode(folder)}: cannot list directory: {exc.strerror or exc}", path=shown
-            ) from None
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            if entry.is_file():
-                found.append(Path(entry.path))
-            elif recursive and entry.is_dir(follow_symlinks=False):
-                pending.append(Path(entry.path))
-    return sorted(found)
+            raise SourceError(f"{folder}: cannot list directory: {exc.strerror or exc}", path=shown) from None
+        pending.extend(sorted(folders))  # subfolders in name order: the first one unreadable is always the same
+    # Folder by folder: with "/" as the lowest character, a folder's files come before its siblings'.
+    found.sort(key=lambda item: item[1].replace("/", "\0"))
+    return found
 
 
-def _expand(source: Source) -> list[tuple[Source, str]]:
-    """The files of *source*, each with its path relative to the source's root."""
+#: One file to plan: its path (as a Path and as text), its category (None: from its name) and its path
+#: relative to its source's root.
+_File = tuple[Path, str, str | None, str]
+
+
+def _matched(source: Source, text: str) -> list[tuple[str, str]]:
+    """The files a glob pattern *text* matches, each with its path relative to the pattern's root."""
+    root = _fixed_prefix(text)
+    matches = [Path(m) for m in sorted(glob.glob(text, recursive=True))]
+    files = [(str(m), _relative(m, root)) for m in matches if m.is_file() and not m.name.startswith(".")]
+    files = [(path, relative) for path, relative in files if _selected(relative, source)]
+    if not files:
+        raise SourceError(f"{text}: pattern matches no files", path=text)
+    return files
+
+
+def _expand(source: Source) -> list[_File]:
+    """The files of *source*, each with its category and its path relative to the source's root."""
     text = os.fspath(source.path)
-    root = source.path.parent
     if _has_magic(text) and not source.path.exists():
-        matches = [Path(m) for m in sorted(glob.glob(text, recursive=True))]
-        root = _fixed_prefix(text)
-        files = [
-            m for m in matches if m.is_file() and not m.name.startswith(".") and _selected(_relative(m, root), source)
-        ]
-        if not files:
-            raise SourceError(f"{text}: pattern matches no files", path=text)
+        files = _matched(source, text)
     elif source.path.is_dir():
-        root = source.path
-        files = [
-            path
-            for path in _walk(source.path, source.recursive)
-            if _selected(path.relative_to(source.path).as_posix(), source)
-        ]
+        files = _walk(source.path, source.recursive)
+        if source.include or source.exclude:
+            files = [(path, relative) for path, relative in files if _selected(relative, source)]
         if not files:
             raise SourceError(
                 f"{text}: directory has no regular files to ingest (check --include/--exclude)", path=text
             )
-        root = source.path
     else:
-        files = [source.path]
-    expanded = []
-    for path in files:
+        files = [(text, _relative(source.path, source.path.parent))]
+    folders: dict[str, str] = {}
+    expanded: list[_File] = []
+    for path, relative in files:
         category = source.category
         if category is None and source.category_from_parent:
-            # The folder as the user named it: abspath, not resolve(), which would follow a symlink.
-            category = Path(os.path.abspath(path)).parent.name
-        expanded.append((Source(path, category), _relative(path, root)))
+            folder = path.rpartition(os.sep)[0]
+            if folder not in folders:
+                # The folder as the user named it: abspath, not resolve(), which would follow a symlink.
+                folders[folder] = os.path.basename(os.path.dirname(os.path.abspath(path)))
+            category = folders[folder]
+        expanded.append((Path(path), path, category, relative))
     return expanded
 
 
-def resolve_sources(
+def _resolve(
     args: Iterable[str | os.PathLike[str] | Source],
     *,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     recursive: bool = False,
     category_from_parent: bool = False,
-) -> list[tuple[Source, str]]:
-    """Expand directories and glob patterns into files, in name order (hidden files left out).
-
-    Each file comes with its path relative to its source's root (``/``-separated).  The
-    keyword arguments apply to sources given as paths; a Source carries its own.
-    """
-    resolved: list[tuple[Source, str]] = []
+) -> list[_File]:
+    """The files of *args*, in order, each as a ``_File``: see ``resolve_sources``."""
+    resolved: list[_File] = []
     for arg in args:
         source = parse_source(arg)
         if not isinstance(arg, Source):
@@ -290,6 +303,17 @@ def resolve_sources(
     if not resolved:
         raise SourceError("no source given", path="")
     return resolved
+
+
+def resolve_sources(args: Iterable[str | os.PathLike[str] | Source], **selection: Any) -> list[tuple[Source, str]]:
+    """Expand directories and glob patterns into files, in name order (hidden files left out).
+
+    Each file comes with its path relative to its source's root (``/``-separated).  The
+    keyword arguments (``include``, ``exclude``, ``recursive``, ``category_from_parent``) apply
+    to sources given as paths; a Source carries its own.
+    """
+    files = _resolve(args, **selection)
+    return [(Source(path, category), relative) for path, _, category, relative in files]
 
 
 def source_roots(sources: Iterable[str | os.PathLike[str] | Source]) -> list[tuple[Path, bool]]:
@@ -326,21 +350,20 @@ def plan_uploads(
     """
     specs: list[UploadSpec] = []
     by_key: dict[str, UploadSpec] = {}
-    for index, (source, relative) in enumerate(resolve_sources(sources, **selection)):
+    for index, (path, shown, source_category, relative) in enumerate(_resolve(sources, **selection)):
         if checkpoint is not None and index % CHECK_EVERY == 0:
             checkpoint()
-        st = _stat_regular(source.path, follow_symlinks=follow_symlinks)
-        name = source.path.name
-        date = None if file_date is None else file_date(os.fsdecode(source.path), relative, st)
+        st = _stat_regular(shown, follow_symlinks=follow_symlinks)
+        date = None if file_date is None else file_date(shown, relative, st)
         try:
-            key, category = keys.locate(name, category=source.category, date=date)
+            key, category = keys.locate(path.name, category=source_category, date=date)
         except InvalidKeyError as exc:
-            raise InvalidKeyError(f"{os.fsdecode(source.path)!r}: {exc}", piece=exc.piece, value=exc.value) from None
+            raise InvalidKeyError(f"{shown!r}: {exc}", piece=exc.piece, value=exc.value) from None
         size = st.st_size
         chunk = adjust_part_size(size, part_size)
         multipart = size > multipart_threshold
         spec = UploadSpec(
-            source=source.path,
+            source=path,
             key=key,
             category=category,
             size=size,

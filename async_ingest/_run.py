@@ -15,7 +15,7 @@ import logging
 import mimetypes
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
@@ -235,12 +235,19 @@ class Run:
                 self._failure = (message, code)
             log.info("listing the run's partitions failed (%s); checking each key instead", message)
             absent = set()
-        files = anyio.CapacityLimiter(config.concurrency)
+        # As many tasks as files may be sent at once, each taking the next file in plan order: a task per
+        # file would cost its creation and memory for every file of the run before the first is sent.
+        pending = iter(local)
         async with anyio.create_task_group() as tg:
             for worker, specs in zip(workers, shares, strict=False):
                 tg.start_soon(self._hand_out, worker, specs)
-            for spec in local:
-                tg.start_soon(self._upload_one, transfer, spec, absent, files)
+            for _ in range(min(config.concurrency, len(local))):
+                tg.start_soon(self._upload_each, transfer, pending, absent)
+
+    async def _upload_each(self, transfer: Transfer, pending: Iterator[UploadSpec], absent: set[str]) -> None:
+        """Upload the files of *pending*, one after the other, until none is left (other tasks take them too)."""
+        for spec in pending:
+            await self._upload_one(transfer, spec, absent)
 
     def _transfer(self) -> Transfer:
         from ._checksum import algorithm
@@ -263,27 +270,24 @@ class Run:
             run_id=self.plan.run_id,
         )
 
-    async def _upload_one(
-        self, transfer: Transfer, spec: UploadSpec, absent: set[str], files: anyio.CapacityLimiter
-    ) -> None:
-        """Upload one file, once a file slot is free, and record its result."""
+    async def _upload_one(self, transfer: Transfer, spec: UploadSpec, absent: set[str]) -> None:
+        """Upload one file and record its result."""
         from ._settle import settled  # loaded off the loop when the Ingestor opens
 
-        async with files:
-            if self._failure is not None:
-                # The same error would meet every remaining file: fail fast instead of asking.
-                message, code = self._failure
-                error = NOT_ATTEMPTED + message
-                self._record(spec, self.plan.result(spec, FileStatus.FAILED, error=error, error_code=code))
-                return
-            result = await self._attempt(transfer, spec, absent)
-            config = self._res.config
-            if result.status is FileStatus.FAILED or (config.move_source is None and not config.delete_source):
-                self._record(spec, result)
-                return
-            # The file has landed: what becomes of its source, and the result saying so, is not cut short.
-            with anyio.CancelScope(shield=True):
-                self._record(spec, await settled(spec, result, config, run_id=self.plan.run_id))
+        if self._failure is not None:
+            # The same error would meet every remaining file: fail fast instead of asking.
+            message, code = self._failure
+            error = NOT_ATTEMPTED + message
+            self._record(spec, self.plan.result(spec, FileStatus.FAILED, error=error, error_code=code))
+            return
+        result = await self._attempt(transfer, spec, absent)
+        config = self._res.config
+        if result.status is FileStatus.FAILED or (config.move_source is None and not config.delete_source):
+            self._record(spec, result)
+            return
+        # The file has landed: what becomes of its source, and the result saying so, is not cut short.
+        with anyio.CancelScope(shield=True):
+            self._record(spec, await settled(spec, result, config, run_id=self.plan.run_id))
 
     async def _attempt(self, transfer: Transfer, spec: UploadSpec, absent: set[str]) -> FileResult:
         """Upload one file; its expected failure becomes a failed result, anything else propagates."""

@@ -122,3 +122,16 @@ def test_hour_field_needs_an_hour() -> None:
     assert caught.value.piece == "hh"
     assert KeyBuilder(date=HOUR, layout=HOURLY).hourly
     assert not KeyBuilder(date=HOUR).hourly
+
+
+def test_a_bad_piece_fails_after_good_ones() -> None:
+    """Pieces checked once per distinct value: a bad category still fails after the same builder passed good ones."""
+    kb = KeyBuilder(date=datetime.date(2022, 5, 2))
+    assert kb.key_for("a.csv", category="Sales") == "Raw/Local/CSV/Sales/2022/05/02/a.csv"
+    assert kb.key_for("b.csv", category="Sales") == "Raw/Local/CSV/Sales/2022/05/02/b.csv"
+    with pytest.raises(InvalidKeyError) as caught:
+        kb.key_for("c.csv", category="Sa\x85les")
+    assert caught.value.piece == "category"
+    with pytest.raises(InvalidKeyError) as caught:
+        kb.key_for("..csv", category="Sales")
+    assert caught.value.piece == "stem"

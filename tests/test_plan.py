@@ -236,3 +236,19 @@ def test_parts_sent(size: int, multipart: bool, sent: int, parts: int) -> None:
         part_size=5 * MiB, part_count=3 if multipart else 1, multipart=multipart,
     )  # fmt: skip
     assert spec.parts_sent(sent) == parts
+
+
+def test_tree_planned_in_path_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A recursive folder's files come in the order of their Paths (folder by folder), spelt as Paths spell them."""
+    for name in ("a-b/y.csv", "a/z.csv", "a/b/x.csv", "a.csv", "a0.csv", "b/a.csv"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"1")
+    monkeypatch.chdir(tmp_path)
+    specs = plan_uploads(
+        ["."], KEYS, part_size=8 * MiB, multipart_threshold=8 * MiB, recursive=True, category_from_parent=True
+    )
+    expected = sorted(Path(p) for p in ("a-b/y.csv", "a/z.csv", "a/b/x.csv", "a.csv", "a0.csv", "b/a.csv"))
+    assert [spec.source for spec in specs] == expected
+    assert [os.fspath(spec.source) for spec in specs] == [os.fspath(p) for p in expected]
+    assert [spec.relative for spec in specs] == [p.as_posix() for p in expected]
+    assert [spec.category for spec in specs] == ["b", "a", "a-b", tmp_path.name, tmp_path.name, "b"]
