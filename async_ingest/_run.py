@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import datetime
 import functools
-import json
 import logging
 import mimetypes
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import anyio
 
@@ -30,6 +29,7 @@ from ._object_options import acl_args, tagging
 from ._plan import RunPlan, UploadSpec
 from ._results import FileResult, FileStatus, IngestReport, ProgressEvent
 from ._shardset import complete_partitions, write_set_markers
+from ._stream import spool_report
 
 if TYPE_CHECKING:
     from ._bandwidth import TokenBucket
@@ -227,12 +227,19 @@ class Run:
         except expected_errors() as exc:
             log.info("listing the run's partitions failed (%s); checking each key instead", exc)
             absent = set()
-        files = anyio.CapacityLimiter(config.concurrency)
+        # A fixed number of lanes take the files in order, one at a time each: a task per file
+        # waiting for its turn would cost memory in proportion to the run.
+        queue = iter(local)
         async with anyio.create_task_group() as tg:
             for worker, specs in zip(workers, shares, strict=False):
                 tg.start_soon(self._hand_out, worker, specs)
-            for spec in local:
-                tg.start_soon(self._upload_one, transfer, spec, absent, files)
+            for _ in range(min(config.concurrency, len(local))):
+                tg.start_soon(self._lane, transfer, queue, absent)
+
+    async def _lane(self, transfer: Transfer, queue: Iterator[UploadSpec], absent: set[str]) -> None:
+        """Upload the next file of *queue*, shared with the other lanes, until none is left."""
+        for spec in queue:
+            await self._upload_one(transfer, spec, absent)
 
     def _transfer(self) -> Transfer:
         from ._checksum import algorithm
@@ -255,27 +262,24 @@ class Run:
             run_id=self.plan.run_id,
         )
 
-    async def _upload_one(
-        self, transfer: Transfer, spec: UploadSpec, absent: set[str], files: anyio.CapacityLimiter
-    ) -> None:
-        """Upload one file, once a file slot is free, and record its result."""
+    async def _upload_one(self, transfer: Transfer, spec: UploadSpec, absent: set[str]) -> None:
+        """Upload one file and record its result."""
         from ._settle import settled  # loaded off the loop when the Ingestor opens
 
-        async with files:
-            if self._failure is not None:
-                # The same error would meet every remaining file: fail fast instead of asking.
-                message, code = self._failure
-                error = NOT_ATTEMPTED + message
-                self._record(spec, self.plan.result(spec, FileStatus.FAILED, error=error, error_code=code))
-                return
-            result = await self._attempt(transfer, spec, absent)
-            config = self._res.config
-            if result.status is FileStatus.FAILED or (config.move_source is None and not config.delete_source):
-                self._record(spec, result)
-                return
-            # The file has landed: what becomes of its source, and the result saying so, is not cut short.
-            with anyio.CancelScope(shield=True):
-                self._record(spec, await settled(spec, result, config, run_id=self.plan.run_id))
+        if self._failure is not None:
+            # The same error would meet every remaining file: fail fast instead of asking.
+            message, code = self._failure
+            error = NOT_ATTEMPTED + message
+            self._record(spec, self.plan.result(spec, FileStatus.FAILED, error=error, error_code=code))
+            return
+        result = await self._attempt(transfer, spec, absent)
+        config = self._res.config
+        if result.status is FileStatus.FAILED or (config.move_source is None and not config.delete_source):
+            self._record(spec, result)
+            return
+        # The file has landed: what becomes of its source, and the result saying so, is not cut short.
+        with anyio.CancelScope(shield=True):
+            self._record(spec, await settled(spec, result, config, run_id=self.plan.run_id))
 
     async def _attempt(self, transfer: Transfer, spec: UploadSpec, absent: set[str]) -> FileResult:
         """Upload one file; its expected failure becomes a failed result, anything else propagates."""
@@ -378,18 +382,27 @@ class Run:
         # A shard with no files still writes its manifest: the others count it.
         if config.manifest and (report.files or shard is not None):
             key = config.manifest_key(report.date, report.run_id, shard)
-            document = replace(report, manifest_key=key, errors=tuple(errors)).to_dict()
-            if shard is not None:
-                document["shard"] = {"index": shard.index, "count": shard.count}
-            if await self._put(key, json.dumps(document, indent=2).encode(), "application/json", errors):
+            if await self._put_manifest(key, replace(report, manifest_key=key, errors=tuple(errors)), errors):
                 manifest_key = key
         if config.success_marker and manifest_key is not None and shard is not None and self._failure is None:
-            marker_args: dict[str, object] = self._own_object_args(b"", "application/octet-stream")
+            marker_args: dict[str, object] = await self._own_object_args(b"", "application/octet-stream")
             await write_set_markers(self._res.client, config, self.plan, landed, marker_args, errors)
         self._report = replace(report, manifest_key=manifest_key, errors=tuple(errors))
         return self._report
 
-    async def _put(self, key: str, body: bytes, content_type: str, errors: list[str]) -> bool:
+    async def _put_manifest(self, key: str, document: IngestReport, errors: list[str]) -> bool:
+        """Write the run's manifest, spooled to a temporary file one result at a time (in a worker thread)."""
+        shard = self.plan.shard
+        extra = {"shard": {"index": shard.index, "count": shard.count}} if shard is not None else None
+        spool, size = await anyio.to_thread.run_sync(spool_report, document, extra)
+        try:
+            return await self._put(key, spool, "application/json", errors, size=size)
+        finally:
+            spool.close()
+
+    async def _put(
+        self, key: str, body: bytes | IO[bytes], content_type: str, errors: list[str], *, size: int = 0
+    ) -> bool:
         """Write one object of the run's own (marker, manifest); False, with the reason in *errors*, if not written.
 
         It carries the run's checksum, encryption and ACL settings, as the files do (not their tags, which
@@ -400,7 +413,7 @@ class Run:
         if self._failure is not None:
             errors.append(f"could not write s3://{bucket}/{key}: {self._failure[0]}")
             return False
-        args = self._own_object_args(body, content_type)
+        args = await self._own_object_args(body, content_type, size)
         try:
             await self._res.client.put_object(Bucket=bucket, Key=key, Body=body, **args)
         except expected_errors() as exc:
@@ -411,13 +424,18 @@ class Run:
             return False
         return True
 
-    def _own_object_args(self, body: bytes, content_type: str) -> dict[str, Any]:
-        """The fields of an object of the run's own: its type, the run's encryption and ACL, the checksum of *body*."""
+    async def _own_object_args(self, body: bytes | IO[bytes], content_type: str, size: int = 0) -> dict[str, Any]:
+        """The fields of an object of the run's own: its type, the run's encryption and ACL, the checksum of *body*
+        (a file of *size* bytes is read in a worker thread)."""
         from ._checksum import algorithm
 
         config = self._res.config
         args = {"ContentType": content_type, **encryption_args(config), **acl_args(config.acl)}
         algo = algorithm(config.checksum)
         if algo is not None:
-            args.update({"ChecksumAlgorithm": algo.s3_name, algo.parameter: algo.b64(body)})
+            if isinstance(body, bytes):
+                value = algo.b64(body)
+            else:
+                value = await anyio.to_thread.run_sync(algo.file_b64, body.fileno(), size)
+            args.update({"ChecksumAlgorithm": algo.s3_name, algo.parameter: value})
         return args
