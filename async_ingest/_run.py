@@ -129,8 +129,10 @@ class Run:
         self._on_result: ResultCallback | None = None
         self._on_progress: ProgressCallback | None = None
         self._results: dict[str, FileResult] = {}
+        #: Bytes sent so far by each file in flight, and by the files with a result.
         self._sent: dict[str, int] = {}
-        #: When each file's upload began, on the run's clock.
+        self._sent_settled = 0
+        #: When each file in flight began, on the run's clock.
         self._began: dict[str, float] = {}
         self._failure: tuple[str, str] | None = None
         self._started: float | None = None
@@ -146,7 +148,7 @@ class Run:
     @property
     def bytes_sent(self) -> int:
         """Bytes of file data sent so far (retries counted once)."""
-        return sum(self._sent.values())
+        return self._sent_settled + sum(self._sent.values())
 
     @property
     def failure(self) -> tuple[str, str] | None:
@@ -340,16 +342,18 @@ class Run:
 
     def _record(self, spec: UploadSpec, result: FileResult, *, announce: bool = True) -> None:
         """Keep *result*, note a run-wide error, and tell the caller (*announce*: with a ``finished`` event)."""
-        sent = self._sent.setdefault(spec.key, 0)
+        sent = self._sent.pop(spec.key, 0)  # a file with a result is no longer in flight
+        self._began.pop(spec.key, None)
         if result.status is FileStatus.FAILED and sent and not result.sent:
             result = replace(result, sent=sent)
         self._results[spec.key] = result
         if result.status is FileStatus.UPLOADED:
-            self._sent[spec.key] = max(sent, result.size)  # a worker's upload is known by its result only
+            sent = max(sent, result.size)  # a worker's upload is known by its result only
+        self._sent_settled += sent
         if result.status is FileStatus.FAILED and result.error_code in RUN_WIDE_ERRORS and self._failure is None:
             self._failure = ((result.error or "").removeprefix(NOT_ATTEMPTED), result.error_code)
         if announce:
-            self._progress(spec, "finished", status=result.status)
+            self._progress(spec, "finished", status=result.status, done=sent)
         if self._on_result is not None:
             self._on_result(result)
 
@@ -357,14 +361,16 @@ class Run:
         self._sent[spec.key] += nbytes
         self._progress(spec, "advanced", advance=nbytes)
 
-    def _progress(self, spec: UploadSpec, kind: Literal["started", "advanced", "finished"], **fields: Any) -> None:
+    def _progress(
+        self, spec: UploadSpec, kind: Literal["started", "advanced", "finished"], done: int | None = None, **fields: Any
+    ) -> None:
         if self._on_progress is not None:
             event = ProgressEvent(
                 kind=kind,
                 key=spec.key,
                 source=os.fsdecode(spec.source),
                 size=spec.size,
-                done=self._sent[spec.key],
+                done=self._sent[spec.key] if done is None else done,
                 **fields,
             )
             self._on_progress(event)
