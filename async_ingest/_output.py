@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -15,6 +14,7 @@ from ._dates import format_date
 from ._exceptions import ConfigError
 from ._logs import CLI_LOG, json_logs, say
 from ._results import FileResult, FileStatus, IngestReport
+from ._stream import write_report_json
 from ._sweep import StaleUpload
 
 __all__ = [
@@ -57,7 +57,9 @@ def check_report_path(path: Path) -> None:
 def write_report(report: IngestReport, path: Path) -> None:
     """Write the report as JSON, atomically (a reader never sees half a file)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    with tmp.open("w", encoding="utf-8") as out:
+        write_report_json(report, out)
+        out.write("\n")
     tmp.replace(path)
 
 
@@ -113,10 +115,19 @@ def _size_cell(result: FileResult) -> str:
     return _human_size(result.size)
 
 
+#: Files beyond which the table lists only the files that failed or were interrupted, under the summary.
+TABLE_FILES = 1000
+
+
 def format_report(report: IngestReport) -> str:
-    """A readable table of the run; a dry run's shows the planned parts and no time."""
+    """A readable table of the run; a dry run's shows the planned parts and no time.
+
+    A run of more than TABLE_FILES files lists only its failed and interrupted files (``--json`` and
+    ``--report`` still list every file).
+    """
     rows = [("STATUS", "SIZE", "PARTS", "TIME", "KEY")]
-    for result in report.files:
+    large = len(report.files) > TABLE_FILES
+    for result in report.failed if large else report.files:
         key = result.key if result.landed_at is None else f"{result.key} (landed at {result.landed_at})"
         time = "-" if report.dry_run else f"{result.duration:.2f}s"
         rows.append((result.status.value, _size_cell(result), str(result.parts), time, key))
@@ -128,6 +139,9 @@ def format_report(report: IngestReport) -> str:
     for row in rows:
         padded = (cell.rjust(width) for cell, width in zip(row[1:4], widths[1:], strict=True))
         lines.append("  ".join([row[0].ljust(widths[0]), *padded, row[4]]))
+    if large:
+        listed = len(rows) - 1
+        lines.append(f"({listed} of {len(report.files)} files not landed listed; --json and --report list every file)")
     lines.append(summary_line(report))
     landing = _landing_line(report)
     if landing:
@@ -215,7 +229,7 @@ def emit(report: IngestReport, *, as_json: bool, report_path: Path | None, quiet
             say(logging.ERROR, f"could not write --report {report_path}: {exc.strerror}")
     try:
         if as_json:
-            json.dump(report.to_dict(), sys.stdout, indent=2)
+            write_report_json(report, sys.stdout)
             sys.stdout.write("\n")
         elif not quiet:
             print(format_report(report))

@@ -10,6 +10,7 @@ Nothing is ever written: the requests are GETs (listings) and HEADs.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -44,31 +45,34 @@ async def check_bucket(
         absent = set()
 
     async def check(spec: UploadSpec) -> None:
-        async with limiter:
-            if run_wide:
-                message, code = run_wide[0]
-                results[spec.key] = plan.result(spec, FileStatus.FAILED, error=NOT_ATTEMPTED + message, error_code=code)
-                return
-            try:
-                outcome = await policy.check(spec, absent)
-            except expected_errors() as exc:  # --if-exists fail and an object there, or S3's error
-                message, code = describe_error(exc, bucket=plan.bucket, key=spec.key)
-                if code in RUN_WIDE_ERRORS and not run_wide:
-                    run_wide.append((message, code or ""))
-                results[spec.key] = plan.result(spec, FileStatus.FAILED, error=message, error_code=code)
-                return
-            if outcome is not None:
-                results[spec.key] = plan.result(
-                    spec,
-                    FileStatus.SKIPPED,
-                    etag=outcome.etag,
-                    checksum_algorithm=outcome.checksum_algorithm,
-                    checksum=outcome.checksum,
-                    version_id=outcome.version_id,
-                )
+        if run_wide:
+            message, code = run_wide[0]
+            results[spec.key] = plan.result(spec, FileStatus.FAILED, error=NOT_ATTEMPTED + message, error_code=code)
+            return
+        try:
+            outcome = await policy.check(spec, absent)
+        except expected_errors() as exc:  # --if-exists fail and an object there, or S3's error
+            message, code = describe_error(exc, bucket=plan.bucket, key=spec.key)
+            if code in RUN_WIDE_ERRORS and not run_wide:
+                run_wide.append((message, code or ""))
+            results[spec.key] = plan.result(spec, FileStatus.FAILED, error=message, error_code=code)
+            return
+        if outcome is not None:
+            results[spec.key] = plan.result(
+                spec,
+                FileStatus.SKIPPED,
+                etag=outcome.etag,
+                checksum_algorithm=outcome.checksum_algorithm,
+                checksum=outcome.checksum,
+                version_id=outcome.version_id,
+            )
 
-    limiter = anyio.CapacityLimiter(concurrency)
+    async def lane(queue: Iterator[UploadSpec]) -> None:
+        for spec in queue:  # shared by the lanes: each takes the next file
+            await check(spec)
+
+    queue = iter(plan.uploads)
     async with anyio.create_task_group() as tg:
-        for spec in plan.uploads:
-            tg.start_soon(check, spec)
+        for _ in range(min(concurrency, len(plan.uploads))):
+            tg.start_soon(lane, queue)
     return results

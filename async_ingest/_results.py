@@ -45,7 +45,7 @@ class ProgressEvent:
     status: FileStatus | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class FileResult:
     """The outcome of one file of a run."""
 
@@ -167,9 +167,9 @@ class IngestReport:
         if self.errors:
             raise IngestFailedError("; ".join(self.errors), report=self)
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of the whole report."""
-        return {
+    def to_dict(self, *, files: bool = True) -> dict[str, Any]:
+        """A JSON-ready dict of the whole report (without its ``files`` when *files* is False)."""
+        document = {
             "run_id": self.run_id,
             "bucket": self.bucket,
             "endpoint_url": self.endpoint_url and redact_url(self.endpoint_url),
@@ -182,5 +182,7 @@ class IngestReport:
             "manifest_key": self.manifest_key,
             "errors": list(self.errors),
             "summary": dict(self.summary),
-            "files": [result.to_dict() for result in self.files],
         }
+        if files:
+            document["files"] = [result.to_dict() for result in self.files]
+        return document

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import json
 import logging
 import mimetypes
 import os
@@ -18,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import anyio
 
@@ -30,6 +29,7 @@ from ._object_options import acl_args, tagging
 from ._plan import RunPlan, UploadSpec
 from ._results import FileResult, FileStatus, IngestReport, ProgressEvent
 from ._shardset import complete_partitions, write_set_markers
+from ._stream import spool_report
 
 if TYPE_CHECKING:
     from ._bandwidth import TokenBucket
@@ -134,8 +134,10 @@ class Run:
         self._on_result: ResultCallback | None = None
         self._on_progress: ProgressCallback | None = None
         self._results: dict[str, FileResult] = {}
+        #: Bytes sent so far by each file in flight, and by the files with a result.
         self._sent: dict[str, int] = {}
-        #: When each file's upload began, on the run's clock.
+        self._sent_settled = 0
+        #: When each file in flight began, on the run's clock.
         self._began: dict[str, float] = {}
         self._failure: tuple[str, str] | None = None
         self._started: float | None = None
@@ -151,7 +153,7 @@ class Run:
     @property
     def bytes_sent(self) -> int:
         """Bytes of file data sent so far (retries counted once)."""
-        return sum(self._sent.values())
+        return self._sent_settled + sum(self._sent.values())
 
     @property
     def failure(self) -> tuple[str, str] | None:
@@ -348,16 +350,18 @@ class Run:
 
     def _record(self, spec: UploadSpec, result: FileResult, *, announce: bool = True) -> None:
         """Keep *result*, note a run-wide error, and tell the caller (*announce*: with a ``finished`` event)."""
-        sent = self._sent.setdefault(spec.key, 0)
+        sent = self._sent.pop(spec.key, 0)  # a file with a result is no longer in flight
+        self._began.pop(spec.key, None)
         if result.status is FileStatus.FAILED and sent and not result.sent:
             result = replace(result, sent=sent)
         self._results[spec.key] = result
         if result.status is FileStatus.UPLOADED:
-            self._sent[spec.key] = max(sent, result.size)  # a worker's upload is known by its result only
+            sent = max(sent, result.size)  # a worker's upload is known by its result only
+        self._sent_settled += sent
         if result.status is FileStatus.FAILED and result.error_code in RUN_WIDE_ERRORS and self._failure is None:
             self._failure = ((result.error or "").removeprefix(NOT_ATTEMPTED), result.error_code)
         if announce:
-            self._progress(spec, "finished", status=result.status)
+            self._progress(spec, "finished", status=result.status, done=sent)
         if self._on_result is not None:
             self._on_result(result)
 
@@ -365,14 +369,16 @@ class Run:
         self._sent[spec.key] += nbytes
         self._progress(spec, "advanced", advance=nbytes)
 
-    def _progress(self, spec: UploadSpec, kind: Literal["started", "advanced", "finished"], **fields: Any) -> None:
+    def _progress(
+        self, spec: UploadSpec, kind: Literal["started", "advanced", "finished"], done: int | None = None, **fields: Any
+    ) -> None:
         if self._on_progress is not None:
             event = ProgressEvent(
                 kind=kind,
                 key=spec.key,
                 source=os.fsdecode(spec.source),
                 size=spec.size,
-                done=self._sent[spec.key],
+                done=self._sent[spec.key] if done is None else done,
                 **fields,
             )
             self._on_progress(event)
@@ -390,18 +396,27 @@ class Run:
         # A shard with no files still writes its manifest: the others count it.
         if config.manifest and (report.files or shard is not None):
             key = config.manifest_key(report.date, report.run_id, shard)
-            document = replace(report, manifest_key=key, errors=tuple(errors)).to_dict()
-            if shard is not None:
-                document["shard"] = {"index": shard.index, "count": shard.count}
-            if await self._put(key, json.dumps(document, indent=2).encode(), "application/json", errors):
+            if await self._put_manifest(key, replace(report, manifest_key=key, errors=tuple(errors)), errors):
                 manifest_key = key
         if config.success_marker and manifest_key is not None and shard is not None and self._failure is None:
-            marker_args: dict[str, object] = self._own_object_args(b"", "application/octet-stream")
+            marker_args: dict[str, object] = await self._own_object_args(b"", "application/octet-stream")
             await write_set_markers(self._res.client, config, self.plan, landed, marker_args, errors)
         self._report = replace(report, manifest_key=manifest_key, errors=tuple(errors))
         return self._report
 
-    async def _put(self, key: str, body: bytes, content_type: str, errors: list[str]) -> bool:
+    async def _put_manifest(self, key: str, document: IngestReport, errors: list[str]) -> bool:
+        """Write the run's manifest, spooled to a temporary file one result at a time (in a worker thread)."""
+        shard = self.plan.shard
+        extra = {"shard": {"index": shard.index, "count": shard.count}} if shard is not None else None
+        spool, size = await anyio.to_thread.run_sync(spool_report, document, extra)
+        try:
+            return await self._put(key, spool, "application/json", errors, size=size)
+        finally:
+            spool.close()
+
+    async def _put(
+        self, key: str, body: bytes | IO[bytes], content_type: str, errors: list[str], *, size: int = 0
+    ) -> bool:
         """Write one object of the run's own (marker, manifest); False, with the reason in *errors*, if not written.
 
         It carries the run's checksum, encryption and ACL settings, as the files do (not their tags, which
@@ -412,7 +427,7 @@ class Run:
         if self._failure is not None:
             errors.append(f"could not write s3://{bucket}/{key}: {self._failure[0]}")
             return False
-        args = self._own_object_args(body, content_type)
+        args = await self._own_object_args(body, content_type, size)
         try:
             await self._res.client.put_object(Bucket=bucket, Key=key, Body=body, **args)
         except expected_errors() as exc:
@@ -423,13 +438,18 @@ class Run:
             return False
         return True
 
-    def _own_object_args(self, body: bytes, content_type: str) -> dict[str, Any]:
-        """The fields of an object of the run's own: its type, the run's encryption and ACL, the checksum of *body*."""
+    async def _own_object_args(self, body: bytes | IO[bytes], content_type: str, size: int = 0) -> dict[str, Any]:
+        """The fields of an object of the run's own: its type, the run's encryption and ACL, the checksum of *body*
+        (a file of *size* bytes is read in a worker thread)."""
         from ._checksum import algorithm
 
         config = self._res.config
         args = {"ContentType": content_type, **encryption_args(config), **acl_args(config.acl)}
         algo = algorithm(config.checksum)
         if algo is not None:
-            args.update({"ChecksumAlgorithm": algo.s3_name, algo.parameter: algo.b64(body)})
+            if isinstance(body, bytes):
+                value = algo.b64(body)
+            else:
+                value = await anyio.to_thread.run_sync(algo.file_b64, body.fileno(), size)
+            args.update({"ChecksumAlgorithm": algo.s3_name, algo.parameter: value})
         return args
