@@ -13,7 +13,16 @@ from typing import Any
 
 from ._exceptions import IngestError
 
-__all__ = ["describe_error", "error_code", "expected_errors", "http_status", "upload_is_gone"]
+__all__ = [
+    "NOT_ATTEMPTED",
+    "RUN_WIDE_ERRORS",
+    "UNREACHABLE_ERRORS",
+    "describe_error",
+    "error_code",
+    "expected_errors",
+    "http_status",
+    "upload_is_gone",
+]
 
 
 @functools.cache
@@ -107,3 +116,27 @@ def describe_error(exc: BaseException, *, bucket: str, key: str) -> tuple[str, s
         filename = exc.filename if exc.filename is not None else key
         return f"{os.fsdecode(filename)}: {exc.strerror or exc}", type(exc).__name__
     return f"{type(exc).__name__}: {exc}", type(exc).__name__
+
+
+#: The endpoint does not answer (botocore's errors, after its retries): no request of the run would get through.
+UNREACHABLE_ERRORS = frozenset(
+    {"ReadTimeoutError", "ConnectTimeoutError", "EndpointConnectionError", "ConnectionClosedError"}
+)
+
+#: Errors that no other file of the run can escape either: once seen, files not yet started fail at once.
+RUN_WIDE_ERRORS = UNREACHABLE_ERRORS | frozenset(
+    {
+        "NoSuchBucket",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "InvalidToken",
+        "NoCredentials",
+        "AllAccessDisabled",
+        "PermanentRedirect",
+        "AuthorizationHeaderMalformed",
+    }
+)
+
+#: How the error of a file failed by a run-wide error, without being tried, begins.
+NOT_ATTEMPTED = "not attempted: "

@@ -32,8 +32,8 @@ async def check_bucket(
     Files it would upload have no result here (they stay ``planned``).  After an error that
     every file would meet (no such bucket, bad credentials), the files not yet checked fail with it.
     """
+    from ._errors import NOT_ATTEMPTED, RUN_WIDE_ERRORS
     from ._exists import ExistsPolicy
-    from ._run import NOT_ATTEMPTED, RUN_WIDE_ERRORS
 
     policy = ExistsPolicy(client, plan.bucket, if_exists, readers=readers, run_id=plan.run_id)
     results: dict[str, FileResult] = {}

@@ -23,9 +23,10 @@ import anyio
 
 from ._buffers import BufferPool
 from ._config import IngestConfig
-from ._errors import describe_error, expected_errors
+from ._errors import NOT_ATTEMPTED, RUN_WIDE_ERRORS, UNREACHABLE_ERRORS, describe_error, expected_errors
 from ._exceptions import WorkerError
-from ._object_options import acl_args, tagging
+from ._object_args import encryption_args, object_args
+from ._object_options import acl_args
 from ._plan import RunPlan, UploadSpec
 from ._results import FileResult, FileStatus, IngestReport, ProgressEvent
 from ._shardset import complete_partitions, write_set_markers
@@ -37,32 +38,9 @@ if TYPE_CHECKING:
     from ._types import S3Client
     from ._workers import WorkerPool
 
-__all__ = ["RUN_WIDE_ERRORS", "UNREACHABLE_ERRORS", "ProgressCallback", "Resources", "ResultCallback", "Run"]
+__all__ = ["ProgressCallback", "Resources", "ResultCallback", "Run"]
 
 log = logging.getLogger("async_ingest")
-
-#: The endpoint does not answer (botocore's errors, after its retries): no request of the run would get through.
-UNREACHABLE_ERRORS = frozenset(
-    {"ReadTimeoutError", "ConnectTimeoutError", "EndpointConnectionError", "ConnectionClosedError"}
-)
-
-#: Errors that no other file of the run can escape either: once seen, files not yet started fail at once.
-RUN_WIDE_ERRORS = UNREACHABLE_ERRORS | frozenset(
-    {
-        "NoSuchBucket",
-        "InvalidAccessKeyId",
-        "SignatureDoesNotMatch",
-        "ExpiredToken",
-        "InvalidToken",
-        "NoCredentials",
-        "AllAccessDisabled",
-        "PermanentRedirect",
-        "AuthorizationHeaderMalformed",
-    }
-)
-
-#: How the error of a file failed by a run-wide error, without being tried, begins.
-NOT_ATTEMPTED = "not attempted: "
 
 ResultCallback = Callable[[FileResult], None]
 ProgressCallback = Callable[[ProgressEvent], None]
@@ -78,33 +56,6 @@ def _first_leaf(error: BaseException) -> BaseException:
     while isinstance(error, BaseExceptionGroup):
         error = error.exceptions[0]
     return error
-
-
-def _guess_type(name: str) -> str:
-    """A Content-Type from a file name; CSV and friends are text, unknown is binary."""
-    guessed, _ = mimetypes.guess_type(name, strict=False)
-    return guessed or "application/octet-stream"
-
-
-def encryption_args(config: IngestConfig) -> dict[str, Any]:
-    """The server-side encryption fields of every object the run writes."""
-    args: dict[str, Any] = {}
-    if config.sse:
-        args["ServerSideEncryption"] = config.sse
-    if config.sse_kms_key_id:
-        args["SSEKMSKeyId"] = config.sse_kms_key_id
-    return args
-
-
-def object_args(config: IngestConfig, spec: UploadSpec) -> dict[str, Any]:
-    """The object settings sent with every PutObject / CreateMultipartUpload of a file (tags only on files)."""
-    args: dict[str, Any] = {"ContentType": config.content_type or _guess_type(spec.source.name)}
-    args.update(encryption_args(config))
-    if config.storage_class:
-        args["StorageClass"] = config.storage_class
-    if config.metadata:
-        args["Metadata"] = dict(config.metadata)
-    return args | acl_args(config.acl) | tagging(config.tags)
 
 
 @dataclass(frozen=True, kw_only=True)
