@@ -15,10 +15,10 @@ import datetime
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields, replace
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from ._config import IngestConfig
 from ._dates import format_date
+from ._endpoint import redact_url
 from ._exceptions import ConfigError
 from ._options import CLI_SETTINGS, PRESETS, RUN_SWITCHES, Setting
 from ._plan import Source
@@ -104,11 +104,7 @@ def _redact(name: str, value: Any) -> Any:
     if isinstance(value, str) and any(word in name for word in ("secret", "token", "password")):
         return "***"
     if name == "endpoint_url" and isinstance(value, str):
-        parts = urlsplit(value)
-        if parts.username or parts.password:
-            host = parts.hostname or ""
-            netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
-            return urlunsplit(parts._replace(netloc=netloc))
+        return redact_url(value)
     return value
 
 
