@@ -8,13 +8,18 @@ from __future__ import annotations
 import glob
 import itertools
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
 from ._exceptions import SourceError
+
+#: Files listed, expanded or planned between two calls of the planning's *checkpoint*.
+CHECK_EVERY = 256
+#: Called now and then while sources are expanded; what it raises stops the expansion.
+Checkpoint = Callable[[], None] | None
 
 __all__ = ["Source", "parse_source", "resolve_sources", "source_roots"]
 
@@ -116,11 +121,12 @@ def _relative(path: Path, root: Path) -> str:
         return path.name
 
 
-def _walk(directory: Path, recursive: bool) -> list[tuple[str, str]]:
+def _walk(directory: Path, recursive: bool, checkpoint: Checkpoint = None) -> list[tuple[str, str]]:
     """Regular, non-hidden files under *directory* (and its non-hidden subfolders if *recursive*), sorted.
 
     Each is a pair of its path and its path relative to *directory*, ``/``-separated; in the
-    order of ``Path`` objects (folder by folder, not character by character).
+    order of ``Path`` objects (folder by folder, not character by character).  *checkpoint* is
+    called every :data:`CHECK_EVERY` entries listed, so a huge folder's listing can be cancelled.
     """
     shown = os.fsdecode(directory)
     found: list[tuple[str, str]] = []
@@ -132,7 +138,9 @@ def _walk(directory: Path, recursive: bool) -> list[tuple[str, str]]:
         try:
             with os.scandir(folder) as entries:
                 folders = []
-                for entry in entries:
+                for listed, entry in enumerate(entries, 1):
+                    if checkpoint is not None and listed % CHECK_EVERY == 0:
+                        checkpoint()
                     name = entry.name
                     if name.startswith("."):
                         continue
@@ -164,13 +172,13 @@ def _matched(source: Source, text: str) -> list[tuple[str, str]]:
     return files
 
 
-def _expand(source: Source) -> list[_File]:
+def _expand(source: Source, checkpoint: Checkpoint = None) -> list[_File]:
     """The files of *source*, each with its category and its path relative to the source's root."""
     text = os.fspath(source.path)
     if _has_magic(text) and not source.path.exists():
         files = _matched(source, text)
     elif source.path.is_dir():
-        files = _walk(source.path, source.recursive)
+        files = _walk(source.path, source.recursive, checkpoint)
         if source.include or source.exclude:
             files = [(path, relative) for path, relative in files if _selected(relative, source)]
         if not files:
@@ -181,7 +189,9 @@ def _expand(source: Source) -> list[_File]:
         files = [(text, _relative(source.path, source.path.parent))]
     folders: dict[str, str] = {}
     expanded: list[_File] = []
-    for path, relative in files:
+    for index, (path, relative) in enumerate(files):
+        if checkpoint is not None and index % CHECK_EVERY == 0:
+            checkpoint()
         category = source.category
         if category is None and source.category_from_parent:
             folder = path.rpartition(os.sep)[0]
@@ -200,8 +210,13 @@ def _resolve(
     exclude: Sequence[str] = (),
     recursive: bool = False,
     category_from_parent: bool = False,
+    checkpoint: Checkpoint = None,
 ) -> list[_File]:
-    """The files of *args*, in order, each as a ``_File``: see ``resolve_sources``."""
+    """The files of *args*, in order, each as a ``_File``: see ``resolve_sources``.
+
+    *checkpoint* is called every :data:`CHECK_EVERY` files listed and expanded: what it
+    raises stops the expansion.
+    """
     resolved: list[_File] = []
     for arg in args:
         source = parse_source(arg)
@@ -213,7 +228,7 @@ def _resolve(
                 recursive=recursive,
                 category_from_parent=category_from_parent,
             )
-        resolved.extend(_expand(source))
+        resolved.extend(_expand(source, checkpoint))
     if not resolved:
         raise SourceError("no source given", path="")
     return resolved

@@ -12,14 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from ._exceptions import ConfigError, DuplicateKeyError, InvalidKeyError, SourceError
-from ._expand import Source, _resolve, parse_source, resolve_sources, source_roots
+from ._expand import CHECK_EVERY, Source, _resolve, parse_source, resolve_sources, source_roots
 from ._keys import KeyBuilder
 from ._limits import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, MiB
 from ._results import FileResult, FileStatus, IngestReport
 from ._shard import Shard
-
-#: Files planned between two calls of plan_uploads' *checkpoint*.
-CHECK_EVERY = 256
 
 __all__ = [
     "RunPlan",
@@ -124,7 +121,8 @@ def plan_uploads(
     """
     specs: list[UploadSpec] = []
     by_key: dict[str, UploadSpec] = {}
-    for index, (path, shown, source_category, relative) in enumerate(_resolve(sources, **selection)):
+    files = _resolve(sources, checkpoint=checkpoint, **selection)
+    for index, (path, shown, source_category, relative) in enumerate(files):
         if checkpoint is not None and index % CHECK_EVERY == 0:
             checkpoint()
         st = _stat_regular(shown, follow_symlinks=follow_symlinks)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from async_ingest import DuplicateKeyError, InvalidKeyError, KeyBuilder, Source, SourceError
+from async_ingest._expand import CHECK_EVERY
 from async_ingest._plan import UploadSpec, adjust_part_size, parse_source, plan_uploads
 
 MiB = 2**20
@@ -252,3 +253,24 @@ def test_tree_planned_in_path_order(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert [os.fspath(spec.source) for spec in specs] == [os.fspath(p) for p in expected]
     assert [spec.relative for spec in specs] == [p.as_posix() for p in expected]
     assert [spec.category for spec in specs] == ["b", "a", "a-b", tmp_path.name, tmp_path.name, "b"]
+
+
+@pytest.mark.parametrize("recursive", [False, True])
+def test_listing_a_huge_folder_is_cancellable(tmp_path: Path, recursive: bool) -> None:
+    """The planning's checkpoint is called while a folder is listed, not only once its files are planned."""
+    folder = tmp_path / "events"
+    folder.mkdir()
+    for i in range(2 * CHECK_EVERY):
+        (folder / f"e{i:05d}.json").write_bytes(b"{}")
+
+    class Stop(Exception):
+        pass
+
+    def checkpoint() -> None:
+        raise Stop
+
+    with pytest.raises(Stop) as raised:
+        plan_uploads(
+            [folder], KEYS, part_size=8 * MiB, multipart_threshold=8 * MiB, recursive=recursive, checkpoint=checkpoint
+        )
+    assert raised.traceback[-2].name == "_walk"  # raised from inside the listing
