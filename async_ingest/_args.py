@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -129,10 +130,32 @@ def _with_file(flags: dict[str, Any], config: Path | None) -> Settings:
     return replace(settings, file_sources=file_sources, source_origins=origins)
 
 
+def _optional_values(argv: Sequence[str]) -> list[str]:
+    """*argv* with a path after a flag whose value is optional read as a source, not as the value.
+
+    ``--once data/`` means ``--once`` alone and the source ``data/``: the word after such a flag
+    is its value when it reads as one, and a source when it does not but names a path (or
+    looks like one); anything else stays the flag's value, for argparse to report.
+    """
+    optional = {name: setting for setting in SETTINGS if setting.const is not None for name in setting.flag_names}
+    out = list(argv)
+    for at, word in enumerate(out[:-1]):
+        setting = optional.get(word)
+        if setting is None or out[at + 1].startswith("-"):
+            continue
+        after = out[at + 1]
+        try:
+            setting.kind.parse(after)
+        except (ValueError, argparse.ArgumentTypeError):
+            if any(mark in after for mark in ("/", os.sep, ".", "=", "*")) or os.path.lexists(after):
+                out[at] = f"{word}={setting.kind.show(setting.const)}"
+    return out
+
+
 def parse_command_line(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Settings]:
     """Parse the command line and merge it with the environment and the config file; raises ConfigError."""
     parser = build_parser()
-    flags = vars(parser.parse_args(argv))
+    flags = vars(parser.parse_args(_optional_values(sys.argv[1:] if argv is None else argv)))
     switches: dict[str, Any] = {"sources": flags.pop("sources", [])}
     for setting in SETTINGS:
         if setting.applies == "run":

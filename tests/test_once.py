@@ -231,3 +231,29 @@ async def test_worker_processes_share_the_decision(
     report = await land(files, bucket, s3_endpoint, DAY2, once=MONTH, workers=2)
     assert [r.status for r in report.files] == [FileStatus.SKIPPED] * 4 + [FileStatus.UPLOADED] * 4
     assert len(objects(s3, bucket)) == 8
+
+
+@pytest.mark.parametrize(
+    ("argv", "window", "sources"),
+    [
+        (["--once", "data/"], MONTH, ["data/"]),
+        (["--once", "movies.csv", "series.csv"], MONTH, ["movies.csv", "series.csv"]),
+        (["--once", "Movies=movies.csv"], MONTH, ["Movies=movies.csv"]),
+        (["--once", "7d", "data/"], datetime.timedelta(days=7), ["data/"]),
+        (["data/", "--once"], MONTH, ["data/"]),
+    ],
+)
+def test_once_before_a_source(argv: list[str], window: datetime.timedelta, sources: list[str], tmp_path: Path) -> None:
+    """A path after --once is a source and --once alone its 30-day window; a window is still read as one."""
+    done = run_cli("--bucket", "lake", "--print-config", "--json", *argv, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert shown["settings"]["once"] == {"value": f"{window.total_seconds():.0f}s", "from": "flag"}
+    assert [source["source"] for source in shown["sources"]] == sources
+
+
+def test_once_with_a_bad_window(tmp_path: Path) -> None:
+    """A word after --once that is neither a window nor a path is a bad window, named."""
+    done = run_cli("--bucket", "lake", "--once", "7x", "data/", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "invalid age '7x'" in done.stderr
