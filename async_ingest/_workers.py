@@ -142,6 +142,24 @@ class _Worker:
         assert self.process.stdin is not None
         await self.process.stdin.send(frame(message))
 
+    async def cancel(self, grace: float, on_result: Callable[[FileResult], None]) -> None:
+        """Mid-run: SIGTERM (the worker cancels its run), pass on the results it still sends, and reap it.
+
+        A file that landed as the run was being cancelled keeps its result: the worker sent it,
+        or sends it before it exits.  Shielded; the reading waits up to *grace* seconds.
+        """
+        with anyio.CancelScope(shield=True):
+            if self.process.returncode is None:
+                self.process.terminate()
+            with anyio.move_on_after(grace), contextlib.suppress(*_GONE, WorkerError):
+                while True:
+                    match await self.receive():
+                        case Result(result):
+                            on_result(result)
+                        case Log(record):
+                            _relay(record)
+            await self.stop(grace)
+
     async def stop(self, grace: float, *, terminate: bool = False) -> None:
         """Ask the process to finish and reap it: EOF (idle) or SIGTERM (*terminate*: mid-run), then SIGKILL.
 
@@ -245,7 +263,7 @@ class WorkerPool:
                     f"a worker process ended unexpectedly (exit code {worker.process.returncode})"
                 ) from None
             except BaseException:
-                await worker.stop(self._stop_timeout, terminate=True)
+                await worker.cancel(self._stop_timeout, on_result)
                 raise
 
     async def aclose(self, *, terminate: bool = False) -> None:

@@ -6,7 +6,9 @@ misbehaves.  MODE says how:
 
 * ``done-first``: answers the Start with Done instead of Ready;
 * ``config-error`` / ``os-error``: reports that it could not open, as a real worker would;
-* ``unknown-in-run``: says Ready, then answers the first Job with a message of no known kind.
+* ``unknown-in-run``: says Ready, then answers the first Job with a message of no known kind;
+* ``late-result``: says Ready, takes a Job, and only when it is sent SIGTERM reports its first
+  file uploaded and exits: a file that landed as its run was being cancelled.
 
 Then it waits for its stdin to end (or a signal), as a worker does.
 """
@@ -14,11 +16,12 @@ Then it waits for its stdin to end (or a signal), as a worker does.
 from __future__ import annotations
 
 import pickle
+import signal
 import sys
 from typing import IO
 
-from async_ingest import ConfigError
-from async_ingest._messages import HEADER, Done, Failed, Job, Ready, Start, frame, load
+from async_ingest import ConfigError, FileStatus
+from async_ingest._messages import HEADER, Done, Failed, Job, Ready, Result, Start, frame, load
 
 
 def read(incoming: IO[bytes]) -> object:
@@ -37,6 +40,7 @@ def main(mode: str) -> None:
         "config-error": frame(Failed(ConfigError("AWS configuration: no good"))),
         "os-error": frame(Failed(OSError(24, "Too many open files"))),
         "unknown-in-run": frame(Ready()),
+        "late-result": frame(Ready()),
     }
     outgoing.write(replies[mode])
     outgoing.flush()
@@ -46,6 +50,14 @@ def main(mode: str) -> None:
         body = pickle.dumps(("result", None))
         outgoing.write(HEADER.pack(len(body)) + body)
         outgoing.flush()
+    if mode == "late-result":
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        job = read(incoming)
+        assert isinstance(job, Job)
+        signal.sigwait({signal.SIGTERM})
+        outgoing.write(frame(Result(job.plan.result(job.plan.uploads[0], FileStatus.UPLOADED))))
+        outgoing.flush()
+        return
     while read(incoming) is not None:
         pass
 

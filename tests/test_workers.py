@@ -294,6 +294,21 @@ async def test_an_unknown_message_fails_the_workers_share() -> None:
         await pool.aclose()
 
 
+async def test_results_sent_while_cancelled_are_kept() -> None:
+    """A file a worker reports landed while its run is being cancelled is passed on, not left without a result."""
+    pool = await WorkerPool.spawn(IngestConfig(bucket="lake", workers=2), 1, command=fake_worker("late-result"))
+    await pool.wait_ready()
+    results: list[async_ingest.FileResult] = []
+    try:
+        with anyio.move_on_after(0.5):  # the fake answers only SIGTERM, whenever it comes
+            await pool.run(0, a_plan(spec(1), spec(2)), on_result=results.append, on_progress=None)
+        assert [(r.key, r.status) for r in results] == [(spec(1).key, FileStatus.UPLOADED)]
+        assert pool.usable() == []
+        assert worker_processes(program=FAKE_WORKER.name.encode()) == []
+    finally:
+        await pool.aclose()
+
+
 def test_the_worker_takes_start_first() -> None:
     """The real worker, sent a Job before any Start, answers Failed (a WorkerError naming it) and exits 1."""
     done = subprocess.run(WORKER_COMMAND, input=frame(Job(a_plan(), progress=False)), capture_output=True, timeout=60)
