@@ -111,10 +111,22 @@ class ThrottledBody:
             yield chunk
 
 
-def check_bandwidth(max_bandwidth: int | None) -> None:
-    """Raise ConfigError unless *max_bandwidth* is None (no limit) or at least 1 byte per second."""
-    if max_bandwidth is not None and (isinstance(max_bandwidth, bool) or not max_bandwidth >= 1):
+def check_bandwidth(max_bandwidth: int | None, *, checksum: str, request_checksum_calculation: str) -> None:
+    """Raise ConfigError unless *max_bandwidth* is None (no limit) or a limit that can be kept.
+
+    A limit is at least 1 byte per second.  It cannot be kept when botocore computes the
+    checksum itself (``when_supported`` with no checksum of ours): over HTTPS botocore then
+    wraps the body in its own streaming encoding, which reads it past the limiter.
+    """
+    if max_bandwidth is None:
+        return
+    if isinstance(max_bandwidth, bool) or not max_bandwidth >= 1:
         raise ConfigError(f"max bandwidth must be at least 1 byte per second, got {max_bandwidth!r}")
+    if checksum == "none" and request_checksum_calculation == "when_supported":
+        raise ConfigError(
+            "max bandwidth cannot be kept while botocore computes the checksum "
+            "(request_checksum_calculation=when_supported with checksum none): choose a checksum or when_required"
+        )
 
 
 def process_share(max_bandwidth: int | None, processes: int) -> int | None:

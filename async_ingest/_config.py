@@ -313,7 +313,11 @@ class IngestConfig:
                 f"buffer memory {_bytes(self.buffer_memory)} is smaller than one part "
                 f"(part size {_bytes(self.part_size)}): give at least the part size"
             )
-        check_bandwidth(self.max_bandwidth)
+        check_bandwidth(
+            self.max_bandwidth,
+            checksum=self.checksum,
+            request_checksum_calculation=self.request_checksum_calculation,
+        )
         if not 0 <= self.multipart_threshold <= MAX_SINGLE_PUT:
             raise ConfigError(f"multipart threshold must be between 0 and 5 GiB, got {self.multipart_threshold} bytes")
         if self.checksum not in CHECKSUMS:

@@ -158,11 +158,22 @@ def test_workers_share_the_limit() -> None:
         pytest.param({"tags": {"team": "a;b"}}, "';' is not allowed", id="character"),
         pytest.param({"tags": {"aws:team": "x"}}, "reserved by AWS", id="reserved"),
         pytest.param({"max_bandwidth": 0}, "max bandwidth must be at least 1 byte per second", id="bandwidth"),
+        pytest.param(
+            {"max_bandwidth": MiB, "checksum": "none", "request_checksum_calculation": "when_supported"},
+            "max bandwidth cannot be kept while botocore computes the checksum",
+            id="bandwidth-botocore-checksum",
+        ),
     ],
 )
 def test_library_refuses_what_s3_would(settings: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         IngestConfig(bucket="lake", **settings)
+
+
+def test_bandwidth_with_botocore_checksums_of_its_own() -> None:
+    """botocore's own checksums keep the limit when async_ingest sends one too (botocore then adds none)."""
+    config = IngestConfig(bucket="lake", max_bandwidth=MiB, request_checksum_calculation="when_supported")
+    assert (config.max_bandwidth, config.checksum) == (MiB, "crc64nvme")
 
 
 def test_tags_at_the_limits_pass() -> None:
