@@ -32,6 +32,12 @@ LABELS = {
         "obstore": "obstore put_async, both files at once",
         "awscli": "aws s3 cp --recursive",
     },
+    "tls": {
+        "async_ingest": "async_ingest (library, in-process)",
+        "boto3_seq": "boto3 upload_file, sequential",
+        "aioboto3_upload_file": "aioboto3 upload_file, both files at once",
+        "obstore": "obstore put_async, both files at once",
+    },
     "small": {
         "async_ingest": "async_ingest (library)",
         "async_ingest_workers2": "async_ingest (library, 2 workers)",
@@ -66,46 +72,54 @@ def _lag(e: dict[str, Any]) -> str:
     return f"{e['lag_p99_ms']:.1f} / {e['lag_max_ms']:.1f}"
 
 
+def _large_table(clients: dict[str, Any], workload: str, title: str) -> str:
+    """The table of one large-files workload."""
+    rows = []
+    for client, e in clients.items():
+        rows.append(
+            [
+                _label(workload, client),
+                _fmt(e.get("wall"), ".2f"),
+                _fmt(e.get("startup"), ".2f"),
+                _fmt(e.get("transfer"), ".2f"),
+                _fmt(e.get("mb_per_s"), ".0f"),
+                _fmt(e.get("cpu_total"), ".2f"),
+                _fmt(e.get("cpu_s_per_gb"), ".2f"),
+                _fmt(e.get("cpu_loop"), ".2f") if e.get("lag_p99_ms") is not None else "–",
+                _fmt(e.get("rss_ready_mib"), ".0f"),
+                _fmt(e.get("rss_mib"), ".0f"),
+                _lag(e),
+                _fmt(e.get("lag_open_max_ms"), ".0f"),
+                str(e["runs"]),
+            ]
+        )
+    header = [
+        title,
+        "whole process s",
+        "startup s",
+        "transfer s",
+        "MB/s",
+        "CPU s",
+        "CPU s/GB (transfer)",
+        "loop-thread CPU s",
+        "RSS before transfer MiB",
+        "peak RSS MiB",
+        "loop lag p99 / max ms",
+        "lag while opening, max ms",
+        "runs",
+    ]
+    return _table(header, rows)
+
+
 def format_summary_table(summary: dict[str, Any]) -> str:
-    """Markdown tables of the medians: large files, then small files."""
+    """Markdown tables of the medians: large files (over HTTP, then HTTPS), then small files."""
     out = []
-    large = summary.get("large", {})
-    if large:
-        rows = []
-        for client, e in large.items():
-            rows.append(
-                [
-                    _label("large", client),
-                    _fmt(e.get("wall"), ".2f"),
-                    _fmt(e.get("startup"), ".2f"),
-                    _fmt(e.get("transfer"), ".2f"),
-                    _fmt(e.get("mb_per_s"), ".0f"),
-                    _fmt(e.get("cpu_total"), ".2f"),
-                    _fmt(e.get("cpu_s_per_gb"), ".2f"),
-                    _fmt(e.get("cpu_loop"), ".2f") if e.get("lag_p99_ms") is not None else "–",
-                    _fmt(e.get("rss_ready_mib"), ".0f"),
-                    _fmt(e.get("rss_mib"), ".0f"),
-                    _lag(e),
-                    _fmt(e.get("lag_open_max_ms"), ".0f"),
-                    str(e["runs"]),
-                ]
-            )
-        header = [
-            "large files (movies 250 MB + series 40 MB)",
-            "whole process s",
-            "startup s",
-            "transfer s",
-            "MB/s",
-            "CPU s",
-            "CPU s/GB (transfer)",
-            "loop-thread CPU s",
-            "RSS before transfer MiB",
-            "peak RSS MiB",
-            "loop lag p99 / max ms",
-            "lag while opening, max ms",
-            "runs",
-        ]
-        out.append(_table(header, rows))
+    for workload, title in (
+        ("large", "large files (movies 250 MB + series 40 MB)"),
+        ("tls", "the same over HTTPS (TLS)"),
+    ):
+        if summary.get(workload):
+            out.append(_large_table(summary[workload], workload, title))
     small = summary.get("small", {})
     if small:
         rows = []
@@ -214,8 +228,10 @@ The endpoint is `benchmarks/discard_server.py` unless stated otherwise below: a
 benchmark-only S3 endpoint on 127.0.0.1 that verifies no signature and discards every byte
 after counting it (every run is checked against its count), so the numbers are the clients'
 own cost, not the network's or a storage server's. Client and endpoint share the machine's cores.
+The HTTPS table is the same endpoint serving TLS with a certificate made when it starts (which
+the clients trust through `AWS_CA_BUNDLE` and `SSL_CERT_FILE`), as real S3 is reached.
 
-## Targets (issue #6)
+## Targets (issues #6 and #15)
 
 {format_targets_table(results["targets"])}
 

@@ -11,6 +11,8 @@ Workloads (generated once into ``--cache-dir``):
 
 * ``large``: movies.csv (250 MB) and series.csv (40 MB) from scripts/make_sample_data.py,
   the two files of the original job;
+* ``tls``: the same two files over HTTPS, to a second discard endpoint with a certificate
+  made at start-up (left out with ``--no-tls`` or ``--endpoint-url``);
 * ``small``: 500 files of 64 KiB, uploaded 32 at a time.
 
 Without ``--endpoint-url`` the uploads go to benchmarks/discard_server.py, a
@@ -37,6 +39,7 @@ import os
 import platform
 import random
 import shutil
+import ssl
 import statistics
 import subprocess
 import sys
@@ -142,10 +145,14 @@ def prepare_workloads(cache: Path, *, quick: bool) -> Workloads:
 
 
 @contextlib.contextmanager
-def discard_endpoint() -> Iterator[str]:
-    """Start benchmarks/discard_server.py in its own process; yield its URL."""
+def discard_endpoint(tls_cert: Path | None = None) -> Iterator[str]:
+    """Start benchmarks/discard_server.py in its own process; yield its URL.
+
+    With *tls_cert* it serves HTTPS, with a certificate it makes and writes there.
+    """
+    tls = ["--tls", str(tls_cert)] if tls_cert is not None else []
     proc = subprocess.Popen(
-        [sys.executable, str(HERE / "discard_server.py"), "--port", "0"],
+        [sys.executable, str(HERE / "discard_server.py"), "--port", "0", *tls],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -170,7 +177,9 @@ def discard_stats(target: Target) -> dict[str, int] | None:
     """The discard endpoint's counters, or None for a real endpoint."""
     if target.stats_url is None:
         return None
-    with urllib.request.urlopen(target.stats_url, timeout=10) as response:
+    cafile = target.env.get("AWS_CA_BUNDLE")
+    context = ssl.create_default_context(cafile=cafile) if cafile else None
+    with urllib.request.urlopen(target.stats_url, timeout=10, context=context) as response:
         stats: dict[str, int] = json.load(response)
         return stats
 
@@ -195,7 +204,7 @@ def discard_env() -> dict[str, str]:
 
 def _peer(client: str, workload: str, concurrency: int, *extra: str) -> Callable[[Target, Workloads], list[str]]:
     def argv(target: Target, data: Workloads) -> list[str]:
-        paths = [str(p) for p in data.large] if workload == "large" else [str(data.small_dir)]
+        paths = [str(p) for p in data.large] if workload in LARGE else [str(data.small_dir)]
         return [
             sys.executable,
             str(HERE / "_peer.py"),
@@ -270,6 +279,8 @@ def _awscli(target: Target, data: Workloads) -> list[str] | None:
 
 
 LARGE_CONCURRENCY = 8
+#: The workloads of movies.csv and series.csv: over HTTP, and over HTTPS.
+LARGE = ("large", "tls")
 SMALL_CONCURRENCY = 32
 
 MEASUREMENTS = [
@@ -282,6 +293,11 @@ MEASUREMENTS = [
     ),
     Measurement("obstore", "large", "obstore put_async, concurrent", _peer("obstore", "large", 2)),
     Measurement("awscli", "large", "aws s3 cp --recursive", _awscli, peer=False),
+    # The same files over HTTPS (the discard endpoint with a certificate made at start-up).
+    Measurement("async_ingest", "tls", "async_ingest (library, in-process)", _peer("async_ingest", "tls", 8)),
+    Measurement("boto3_seq", "tls", "boto3 upload_file, sequential", _peer("boto3_seq", "tls", 1)),
+    Measurement("aioboto3_upload_file", "tls", "aioboto3 upload_file", _peer("aioboto3_upload_file", "tls", 2)),
+    Measurement("obstore", "tls", "obstore put_async", _peer("obstore", "tls", 2)),
     # The small files are one dataset in one folder, so one partition: one LIST tells which are new.
     Measurement(
         "async_ingest",
@@ -352,7 +368,7 @@ def measure(m: Measurement, target: Target, data: Workloads, round_no: int) -> d
     argv = m.argv(target, data)
     if argv is None:
         return None
-    expected = data.large_bytes if m.workload == "large" else data.small_bytes
+    expected = data.large_bytes if m.workload in LARGE else data.small_bytes
     before = discard_stats(target)
     load_before = os.getloadavg()[0]
     proc = run_process(argv, target.env)
@@ -362,7 +378,7 @@ def measure(m: Measurement, target: Target, data: Workloads, round_no: int) -> d
         "workload": m.workload,
         "client": m.name,
         "bytes": expected,
-        "files": len(data.large) if m.workload == "large" else data.small_count,
+        "files": len(data.large) if m.workload in LARGE else data.small_count,
         **{k: proc[k] for k in ("wall", "cpu_total", "cpu_user", "cpu_sys", "rss_mib")},
         "loadavg_1m": round(load_before, 2),
     }
@@ -433,17 +449,21 @@ def describe(row: dict[str, Any]) -> str:
 
 
 def run_rounds(
-    target: Target, data: Workloads, rounds: int, only: set[str] | None
+    targets: dict[str, Target], data: Workloads, rounds: int, only: set[str] | None
 ) -> tuple[list[dict[str, Any]], list[float]]:
-    """Every measurement once per round, in an order rotated each round; plus --help timings."""
+    """Every measurement once per round, in an order rotated each round; plus --help timings.
+
+    *targets* is the endpoint of each workload; a workload without one is not measured.
+    """
     chosen = [m for m in MEASUREMENTS if only is None or m.name in only]
     rows: list[dict[str, Any]] = []
     helps: list[float] = []
     for round_no in range(1, rounds + 1):
         log(f"round {round_no}/{rounds}")
-        for workload in ("large", "small"):
+        for workload in ("large", "tls", "small"):
             group = [m for m in chosen if m.workload == workload]
-            if not group:
+            target = targets.get(workload)
+            if not group or target is None:
                 continue
             shift = (round_no - 1) % len(group)
             for m in group[shift:] + group[:shift]:
@@ -452,7 +472,7 @@ def run_rounds(
                     continue
                 rows.append(row)
                 log(describe(row))
-        helps.extend(time_help(target))
+        helps.extend(time_help(targets["large"]))
     return rows, helps
 
 
@@ -529,6 +549,12 @@ def evaluate_targets(summary: dict[str, Any], help_median: float | None) -> list
         (
             "transfer time: async_ingest / obstore (large)",
             _ratio(g(summary, "large", "async_ingest", "transfer"), g(summary, "large", "obstore", "transfer")),
+            "<=",
+            1.0,
+        ),
+        (
+            "transfer time: async_ingest / obstore (large, TLS)",
+            _ratio(g(summary, "tls", "async_ingest", "transfer"), g(summary, "tls", "obstore", "transfer")),
             "<=",
             1.0,
         ),
@@ -664,6 +690,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated client names to run (e.g. async_ingest,obstore)")
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"results JSON [{RESULTS.relative_to(ROOT)}]")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md and .png")
+    parser.add_argument("--no-tls", action="store_true", help="leave out the large files over HTTPS")
     args = parser.parse_args(argv)
     rounds = 1 if args.quick else args.rounds
     args.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -674,10 +701,18 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         if args.endpoint_url:
             target = Target(args.endpoint_url, args.bucket, args.region or "us-east-1", dict(os.environ), None)
+            targets = {"large": target, "small": target}
         else:
             url = stack.enter_context(discard_endpoint())
             target = Target(url, args.bucket, "us-east-1", discard_env(), url + "/_discard/stats")
-        rows, helps = run_rounds(target, data, rounds, only)
+            targets = {"large": target, "small": target}
+            if not args.no_tls:
+                cert = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "discard-ca.pem"
+                tls_url = stack.enter_context(discard_endpoint(cert))
+                # Every client trusts the endpoint's certificate: botocore by AWS_CA_BUNDLE, obstore by SSL_CERT_FILE.
+                env = {**discard_env(), "AWS_CA_BUNDLE": str(cert), "SSL_CERT_FILE": str(cert)}
+                targets["tls"] = Target(tls_url, args.bucket, "us-east-1", env, tls_url + "/_discard/stats")
+        rows, helps = run_rounds(targets, data, rounds, only)
 
     summary = summarise(rows)
     help_median = statistics.median(helps) if helps else None
@@ -695,6 +730,7 @@ def main(argv: list[str] | None = None) -> int:
                 "bytes": data.large_bytes,
                 "concurrency": LARGE_CONCURRENCY,
             },
+            "tls": {"files": [p.name for p in data.large], "bytes": data.large_bytes, "concurrency": LARGE_CONCURRENCY},
             "small": {"files": data.small_count, "bytes": data.small_bytes, "concurrency": SMALL_CONCURRENCY},
         },
         "machine": machine(),
