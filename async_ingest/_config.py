@@ -350,7 +350,7 @@ class IngestConfig:
         if self.abort_timeout <= 0:
             raise ConfigError(f"abort timeout must be positive, got {self.abort_timeout}")
         check_source_actions(self.move_source, self.delete_source)
-        check_once(self)
+        check_once(self.once, checksum=self.checksum, manifest=self.manifest, layout=self.manifest_layout)
 
     def today(self) -> datetime.date:
         """Today's date in the configured time zone: the default processing date.

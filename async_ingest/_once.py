@@ -7,27 +7,25 @@ processing date D counts the manifests of D back to D - WINDOW, in whole days.
 from __future__ import annotations
 
 import datetime
-from typing import TYPE_CHECKING
 
 from ._exceptions import ConfigError
-
-if TYPE_CHECKING:
-    from ._config import IngestConfig
 
 __all__ = ["check_once", "window_days"]
 
 
-def check_once(config: IngestConfig) -> None:
-    """Refuse ``once`` settings that cannot work: no checksum to compare, no manifests to read, no window."""
-    if config.once is None:
+def check_once(once: datetime.timedelta | None, *, checksum: str, manifest: bool, layout: str) -> None:
+    """Refuse ``once`` settings that cannot work: no checksum to compare, no manifests to read, no window.
+
+    *checksum*, *manifest* and *layout* are the run's checksum, manifest switch and manifest layout.
+    """
+    if once is None:
         return
-    if config.once.total_seconds() <= 0:
+    if once.total_seconds() <= 0:
         raise ConfigError("once must be a positive age, such as 30d or 12h")
-    if config.checksum == "none":
+    if checksum == "none":
         raise ConfigError("--once compares checksums: it cannot be used with --checksum none")
-    if not config.manifest:
+    if not manifest:
         raise ConfigError("--once reads and writes the run manifests: it cannot be used with --no-manifest")
-    layout = config.manifest_layout
     if "{zone}" not in layout or "{origin}" not in layout or not layout.endswith("/{filename}"):
         raise ConfigError(
             f"--once reads the manifests of this zone and origin by their folder: manifest layout {layout!r} "

@@ -15,13 +15,10 @@ import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
 from ._exceptions import ConfigError
 from ._parse import Kind
-
-if TYPE_CHECKING:
-    from ._plan import UploadSpec
 
 __all__ = ["RUN_ID", "SHARD", "Shard", "check_run_id", "shard_of", "shard_settings"]
 
@@ -33,7 +30,15 @@ _SHARD_RE = re.compile(r"\s*(\d+|auto)\s*(?:/\s*(\d+)\s*)?")
 #: Kubernetes Indexed Jobs, AWS Batch array jobs, Slurm job arrays.
 INDEX_VARIABLES = ("JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX", "SLURM_ARRAY_TASK_ID")
 
-Spec = TypeVar("Spec", bound="UploadSpec")
+
+class _Keyed(Protocol):
+    """What a shard tells apart: anything with the key it lands at (an UploadSpec)."""
+
+    @property
+    def key(self) -> str: ...
+
+
+Spec = TypeVar("Spec", bound=_Keyed)
 
 
 def shard_of(key: str, count: int) -> int:
