@@ -17,10 +17,11 @@ import anyio
 from ._config import IngestConfig
 from ._endpoint import validate_endpoint_url
 from ._exceptions import ConfigError
+from ._hooks import drop_idle_handlers
 from ._loader import shared_loader
 from ._version import __version__
 
-__all__ = ["UPLOAD_MODULES", "import_backend", "open_client", "warm_up"]
+__all__ = ["UPLOAD_MODULES", "import_backend", "open_client", "open_full_client", "warm_up"]
 
 #: Modules the client class imports lazily while it is being created.
 LAZY_MODULES = ("aiobotocore.config", "aioboto3.s3.inject", "boto3.s3.inject")
@@ -148,7 +149,15 @@ async def open_client(config: IngestConfig, stack: AsyncExitStack, **credentials
     Credentials come from the standard AWS chain unless given here (only the
     local trial endpoint does that, with throwaway values).  A missing profile
     or no credentials at all is a ConfigError, raised before any upload.
+    The client runs none of botocore's handlers that do nothing for async_ingest's requests.
     """
+    client = await open_full_client(config, stack, **credentials)
+    drop_idle_handlers(client)
+    return client
+
+
+async def open_full_client(config: IngestConfig, stack: AsyncExitStack, **credentials: str) -> Any:
+    """``open_client``'s client with all of botocore's handlers but ``add_expect_header`` (dropped, see below)."""
     from botocore.exceptions import BotoCoreError
 
     try:

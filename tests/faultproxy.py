@@ -261,6 +261,8 @@ class RecordedRequest(NamedTuple):
     headers: dict[str, str]
     body_length: int
     fault: Fault | None
+    #: The body as received (de-chunked), kept only by a proxy made with ``keep_bodies=True``.
+    body: bytes | None = None
 
 
 class _Reset(Exception):
@@ -340,13 +342,17 @@ def _set_header(headers: Headers, name: str, value: str) -> Headers:
 
 
 class FaultProxy:
-    """An HTTP/1.1 proxy on 127.0.0.1 (random port) to *upstream_url*, injecting :class:`Fault` rules."""
+    """An HTTP/1.1 proxy on 127.0.0.1 (random port) to *upstream_url*, injecting :class:`Fault` rules.
 
-    def __init__(self, upstream_url: str) -> None:
+    With *keep_bodies*, each recorded request keeps its body (for tests that compare bodies).
+    """
+
+    def __init__(self, upstream_url: str, *, keep_bodies: bool = False) -> None:
         parts = urlsplit(upstream_url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"only plain http upstreams are supported, not {upstream_url!r}")
         self.upstream_url = upstream_url
+        self._keep_bodies = keep_bodies
         self._upstream = (parts.hostname, parts.port or 80)
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
@@ -559,7 +565,7 @@ class FaultProxy:
             self._record(method, target, lower, got, fault)
             raise _Reset
         body = await _read_chunked(reader) if chunked else await reader.readexactly(length)
-        self._record(method, target, lower, len(body), fault)
+        self._record(method, target, lower, len(body), fault, body if self._keep_bodies else None)
 
         keep_alive = version.upper() == "HTTP/1.1" and "close" not in lower.get("connection", "").lower()
         if isinstance(action, AnswerAfterForwarding):
@@ -691,6 +697,14 @@ class FaultProxy:
         headers.append(("Connection", "keep-alive" if keep_alive else "close"))
         writer.write(_head_bytes(first_line, headers))
 
-    def _record(self, method: str, target: str, headers: dict[str, str], length: int, fault: Fault | None) -> None:
+    def _record(
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        length: int,
+        fault: Fault | None,
+        body: bytes | None = None,
+    ) -> None:
         with self._lock:
-            self._requests.append(RecordedRequest(method, target, headers, length, fault))
+            self._requests.append(RecordedRequest(method, target, headers, length, fault, body))
