@@ -12,9 +12,8 @@ import datetime
 import functools
 import logging
 import mimetypes
-import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import IO, TYPE_CHECKING, Any, Literal
@@ -197,7 +196,7 @@ class Run:
             for _ in range(min(config.concurrency, len(local))):
                 tg.start_soon(self._upload_each, transfer, pending, absent)
 
-    async def _upload_each(self, transfer: Transfer, pending: Iterator[UploadSpec], absent: set[str]) -> None:
+    async def _upload_each(self, transfer: Transfer, pending: Iterator[UploadSpec], absent: Container[str]) -> None:
         """Upload the files of *pending*, one after the other, until none is left (other tasks take them too)."""
         for spec in pending:
             await self._upload_one(transfer, spec, absent)
@@ -223,7 +222,7 @@ class Run:
             run_id=self.plan.run_id,
         )
 
-    async def _upload_one(self, transfer: Transfer, spec: UploadSpec, absent: set[str]) -> None:
+    async def _upload_one(self, transfer: Transfer, spec: UploadSpec, absent: Container[str]) -> None:
         """Upload one file and record its result."""
         from ._settle import settled  # loaded off the loop when the Ingestor opens
 
@@ -242,7 +241,7 @@ class Run:
         with anyio.CancelScope(shield=True):
             self._record(spec, await settled(spec, result, config, run_id=self.plan.run_id))
 
-    async def _attempt(self, transfer: Transfer, spec: UploadSpec, absent: set[str]) -> FileResult:
+    async def _attempt(self, transfer: Transfer, spec: UploadSpec, absent: Container[str]) -> FileResult:
         """Upload one file; its expected failure becomes a failed result, anything else propagates."""
         plan = self.plan
         context = {"run_id": plan.run_id, "key": spec.key}
@@ -327,7 +326,7 @@ class Run:
             event = ProgressEvent(
                 kind=kind,
                 key=spec.key,
-                source=os.fsdecode(spec.source),
+                source=spec.path,
                 size=spec.size,
                 done=self._sent[spec.key] if done is None else done,
                 **fields,
