@@ -14,7 +14,7 @@ from ._exceptions import ConfigError, DuplicateKeyError, InvalidKeyError, Source
 from ._expand import Source, _resolve, parse_source, resolve_sources, source_roots
 from ._keys import KeyBuilder
 from ._limits import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, MiB
-from ._results import FileResult, FileStatus, IngestReport
+from ._results import FileList, FileResult, FileStatus, IngestReport
 from ._shard import Shard
 from ._spec import Shared, UploadSpec
 
@@ -179,30 +179,32 @@ class RunPlan:
 
     def report(
         self,
-        results: Mapping[str, FileResult],
+        results: Mapping[str, FileResult] | Callable[[UploadSpec], FileResult | None],
         *,
         missing: FileStatus,
         dry_run: bool = False,
         started_at: datetime.datetime | None = None,
         finished_at: datetime.datetime | None = None,
     ) -> IngestReport:
-        """The run's report: *results* by key, and *missing* for every planned file without one
-        (``planned`` with its planned part count).
+        """The run's report: *results* (by key, or a function of a spec that gives its result or None), and
+        *missing* for every planned file without one (``planned`` with its planned part count).
 
-        The run's span defaults to the plan's creation until now.
+        Its files are a :class:`FileList`: each result is looked up (or made) when it is read.  The run's span
+        defaults to the plan's creation until now.
         """
         planned = missing is FileStatus.PLANNED  # a planned file shows its part plan
-        files = tuple(
-            results.get(spec.key) or self.result(spec, missing, parts=spec.part_count if planned else 0)
-            for spec in self.uploads
-        )
+        found = results if callable(results) else (lambda spec: results.get(spec.key))
+
+        def result(spec: UploadSpec) -> FileResult:
+            return found(spec) or self.result(spec, missing, parts=spec.part_count if planned else 0)
+
         return IngestReport(
             run_id=self.run_id,
             bucket=self.bucket,
             date=self.date,
             started_at=started_at or self.created_at,
             finished_at=finished_at or datetime.datetime.now(datetime.UTC),
-            files=files,
+            files=FileList(self.uploads, result),
             dry_run=dry_run,
             endpoint_url=self.endpoint_url,
             date_from=self.date_from,
