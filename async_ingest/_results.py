@@ -149,6 +149,9 @@ class FileList(Sequence[FileResult]):
     def __repr__(self) -> str:
         return f"FileList({tuple(self)!r})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (tuple, (tuple(self),))  # pickled (and copied) as the tuple of its results
+
 
 @dataclass(frozen=True, kw_only=True)
 class IngestReport:

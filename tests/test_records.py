@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import pickle
 from collections.abc import Callable
 from pathlib import Path, PurePath
 from typing import Any
@@ -77,6 +78,7 @@ def test_file_list_reads_like_the_tuple_it_replaces() -> None:
     assert files != list(expected)
     assert hash(files) == hash(expected)
     assert bool(FileList((), result)) is False
+    assert pickle.loads(pickle.dumps(files)) == expected
 
 
 def _alive(kind: type) -> int:
