@@ -57,9 +57,10 @@ class Algorithm:
         """The base64 wire form of the checksum of *data*."""
         return self.encode(self.compute(data))
 
-    def file_b64(self, fd: int, size: int) -> str:
-        """The wire-form checksum of the first *size* bytes of open file *fd* (blocking: run it in a thread)."""
-        return self.encode(self.range_digest(fd, 0, size))
+    def file_b64(self, fd: int, size: int, chunk: int = 8 * 1024 * 1024) -> str:
+        """The wire-form checksum of the first *size* bytes of open file *fd*, read *chunk* bytes at a time
+        (blocking: run it in a thread)."""
+        return self.encode(self.range_digest(fd, 0, size, chunk))
 
     def range_digest(self, fd: int, offset: int, length: int, chunk: int = 8 * 1024 * 1024) -> int | bytes:
         """The raw checksum of *length* bytes of open file *fd* from *offset*, read a chunk at a time (blocking)."""

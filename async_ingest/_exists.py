@@ -25,9 +25,24 @@ from ._outcome import TransferOutcome, strip_etag
 from ._plan import UploadSpec
 from ._source import file_checksum
 
-__all__ = ["ExistsPolicy"]
+__all__ = ["ExistsPolicy", "ListedAbsent"]
 
 log = logging.getLogger("async_ingest")
+
+
+class ListedAbsent(Container[str]):
+    """The keys absent from the partitions listed: in a partition of ``listed``, not among its ``present`` keys."""
+
+    __slots__ = ("listed", "present")
+
+    def __init__(self) -> None:
+        self.listed: set[str] = set()
+        self.present: set[str] = set()
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        return key.rpartition("/")[0] + "/" in self.listed and key not in self.present
 
 
 class ExistsPolicy:
@@ -63,28 +78,34 @@ class ExistsPolicy:
             )
         return await self._same_content(head, spec)
 
-    async def listed_absent(self, specs: Sequence[UploadSpec]) -> set[str]:
+    async def listed_absent(self, specs: Sequence[UploadSpec]) -> Container[str]:
         """Keys of *specs* that a listing shows absent, so they need no HEAD before their upload.
 
         Only partitions holding two or more of the files are listed (one LIST instead of a HEAD
         each); a daily partition is usually empty.  Where listing is forbidden, nothing is known
-        absent and every file gets its HEAD.
+        absent and every file gets its HEAD.  What it keeps is the partitions listed and the
+        files found in them, not every key absent.
         """
         if self._mode == "overwrite":
             return set()
-        by_prefix: dict[str, set[str]] = {}
+        # A partition's one key, or the set of its keys once it has two: most partitions of some runs have one.
+        by_prefix: dict[str, str | set[str]] = {}
         for spec in specs:
-            by_prefix.setdefault(spec.key.rpartition("/")[0] + "/", set()).add(spec.key)
-        absent: set[str] = set()
+            prefix = spec.key.rpartition("/")[0] + "/"
+            found = by_prefix.setdefault(prefix, spec.key)
+            if isinstance(found, set):
+                found.add(spec.key)
+            elif found != spec.key:
+                by_prefix[prefix] = {found, spec.key}
+        absent = ListedAbsent()
         try:
             for prefix, keys in by_prefix.items():
-                if len(keys) < 2:
+                if isinstance(keys, str):
                     continue
-                present: set[str] = set()
                 paginator = self._s3.get_paginator("list_objects_v2")
                 async for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix, Delimiter="/"):
-                    present.update(item["Key"] for item in page.get("Contents", ()))
-                absent |= keys - present
+                    absent.present.update(item["Key"] for item in page.get("Contents", ()) if item["Key"] in keys)
+                absent.listed.add(prefix)
         except ClientError as exc:
             if http_status(exc) == 403:
                 return set()  # may write but not list: a HEAD per file instead

@@ -156,9 +156,8 @@ def _walk(directory: Path, recursive: bool, checkpoint: Checkpoint = None) -> li
     return found
 
 
-#: One file to plan: its path (as a Path and as text), its category (None: from its name) and its path
-#: relative to its source's root.
-_File = tuple[Path, str, str | None, str]
+#: One file to plan: its path, its category (None: from its name) and its path relative to its source's root.
+_File = tuple[str, str | None, str]
 
 
 def _matched(source: Source, text: str) -> list[tuple[str, str]]:
@@ -199,7 +198,7 @@ def _expand(source: Source, checkpoint: Checkpoint = None) -> list[_File]:
                 # The folder as the user named it: abspath, not resolve(), which would follow a symlink.
                 folders[folder] = os.path.basename(os.path.dirname(os.path.abspath(path)))
             category = folders[folder]
-        expanded.append((Path(path), path, category, relative))
+        expanded.append((path, category, relative))
     return expanded
 
 
@@ -242,7 +241,7 @@ def resolve_sources(args: Iterable[str | os.PathLike[str] | Source], **selection
     to sources given as paths; a Source carries its own.
     """
     files = _resolve(args, **selection)
-    return [(Source(path, category), relative) for path, _, category, relative in files]
+    return [(Source(Path(path), category), relative) for path, category, relative in files]
 
 
 def source_roots(sources: Iterable[str | os.PathLike[str] | Source]) -> list[tuple[Path, bool]]:

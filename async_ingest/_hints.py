@@ -16,6 +16,14 @@ NUMBERED_MIN = 3
 _DIGITS = re.compile(r"\d+")
 
 
+def _under(path: str, root: str) -> bool:
+    """Whether *path* is *root* or under it, as ``Path.is_relative_to`` says, without making Paths."""
+    if root == ".":
+        return not os.path.isabs(path)
+    head = root if root.endswith(os.sep) else root + os.sep
+    return path == root or path.startswith(head)
+
+
 def numbered_categories(
     sources: Sequence[str], specs: Sequence[UploadSpec], *, category_from_parent: bool = False
 ) -> list[str]:
@@ -34,8 +42,9 @@ def numbered_categories(
         if source.category is not None or not source.path.is_dir():
             continue
         alike: dict[str, set[str]] = {}
+        root = os.fspath(source.path)
         for spec in specs:
-            if _DIGITS.search(spec.category) and spec.source.is_relative_to(source.path):
+            if _DIGITS.search(spec.category) and _under(spec.path, root):
                 alike.setdefault(_DIGITS.sub("#", spec.category), set()).add(spec.category)
         numbered = max(alike.values(), key=len, default=set())
         if len(numbered) < NUMBERED_MIN:

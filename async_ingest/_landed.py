@@ -67,14 +67,14 @@ class LandedIndex:
 
     def lookup(self, spec: UploadSpec, algo: Algorithm, checksum: str) -> str | None:
         """The key where the file of *spec* with *checksum* already is, or None."""
-        return self.entries.get((spec.source.name, spec.size, algo.name, checksum))
+        return self.entries.get((spec.name, spec.size, algo.name, checksum))
 
     def composite_counts(self, spec: UploadSpec, algo: Algorithm) -> set[int]:
         """The part counts of composite checksums (``value-N``) recorded for a file of this name and size."""
         counts = set()
         for name, size, algorithm, checksum in self.entries:
             suffix = checksum.rpartition("-")[2] if "-" in checksum else ""
-            if name == spec.source.name and size == spec.size and algorithm == algo.name and suffix.isdigit():
+            if name == spec.name and size == spec.size and algorithm == algo.name and suffix.isdigit():
                 counts.add(int(suffix))
         return counts
 
@@ -135,7 +135,7 @@ async def find_landed(
     """
     from ._source import file_checksum
 
-    if spec.source.name not in index.names:
+    if spec.name not in index.names:
         return None
     checksum = await anyio.to_thread.run_sync(file_checksum, spec, algo, None, limiter=readers)
     where = index.lookup(spec, algo, checksum)

@@ -32,7 +32,7 @@ def encryption_args(config: IngestConfig) -> dict[str, Any]:
 
 def object_args(config: IngestConfig, spec: UploadSpec) -> dict[str, Any]:
     """The object settings sent with every PutObject / CreateMultipartUpload of a file (tags only on files)."""
-    args: dict[str, Any] = {"ContentType": config.content_type or _guess_type(spec.source.name)}
+    args: dict[str, Any] = {"ContentType": config.content_type or _guess_type(spec.name)}
     args.update(encryption_args(config))
     if config.storage_class:
         args["StorageClass"] = config.storage_class

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,4 +65,4 @@ async def verify_stored(
             problem += f"; removing the object failed too: {describe_error(exc, bucket=bucket, key=spec.key)[0]}"
         else:
             problem += "; the object was removed"
-    raise ChecksumMismatchError(f"s3://{bucket}/{spec.key} does not match {os.fsdecode(spec.source)}: {problem}")
+    raise ChecksumMismatchError(f"s3://{bucket}/{spec.key} does not match {spec.path}: {problem}")

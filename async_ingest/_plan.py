@@ -6,17 +6,19 @@ import datetime
 import math
 import os
 import stat
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from ._exceptions import ConfigError, DuplicateKeyError, InvalidKeyError, SourceError
 from ._expand import CHECK_EVERY, Source, _resolve, parse_source, resolve_sources, source_roots
 from ._keys import KeyBuilder
 from ._limits import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, MiB
-from ._results import FileResult, FileStatus, IngestReport
+from ._results import FileList, FileResult, FileStatus, IngestReport
 from ._shard import Shard
+from ._spec import Shared, UploadSpec
+
+_T = TypeVar("_T")
 
 __all__ = [
     "RunPlan",
@@ -28,39 +30,6 @@ __all__ = [
     "resolve_sources",
     "source_roots",
 ]
-
-
-@dataclass(frozen=True, kw_only=True)
-class UploadSpec:
-    """One file's upload, decided: where it goes and how it is cut."""
-
-    source: Path
-    key: str
-    category: str
-    size: int
-    #: Internal, not for callers: the modification time and inode seen when planning, which the
-    #: upload checks again (a change means the file moved under us).  Left out of ``repr``.
-    mtime_ns: int = field(repr=False)
-    inode: int = field(repr=False)
-    part_size: int
-    part_count: int
-    multipart: bool
-    #: The file's path relative to its source's root (``2022/a.csv`` of source ``data``), ``/``-separated;
-    #: empty means its name.  Where ``move_source`` puts it.
-    relative: str = field(default="", repr=False)
-    #: The file's own partition date, when the run takes dates from the files (``date_from``); None: the run's.
-    date: datetime.date | None = None
-
-    def parts_sent(self, sent: int) -> int:
-        """How many parts *sent* bytes make, each part counted once whole (the last one may be short)."""
-        if not self.multipart:
-            return int(0 < self.size <= sent)
-        return min(self.part_count, math.ceil(sent / self.part_size))
-
-    def part_range(self, number: int) -> tuple[int, int]:
-        """Offset and length of part *number* (1-based)."""
-        offset = (number - 1) * self.part_size
-        return offset, min(self.part_size, self.size - offset)
 
 
 def adjust_part_size(size: int, part_size: int) -> int:
@@ -100,6 +69,13 @@ def _stat_regular(path: str, *, follow_symlinks: bool = True) -> os.stat_result:
     return st
 
 
+def _taken(items: list[_T]) -> Iterator[_T]:
+    """The items of *items* in order, each dropped from the list as it is taken: what is planned is not kept twice."""
+    items.reverse()
+    while items:
+        yield items.pop()
+
+
 def plan_uploads(
     sources: Sequence[str | os.PathLike[str] | Source],
     keys: KeyBuilder,
@@ -121,23 +97,24 @@ def plan_uploads(
     """
     specs: list[UploadSpec] = []
     by_key: dict[str, UploadSpec] = {}
-    files = _resolve(sources, checkpoint=checkpoint, **selection)
-    for index, (path, shown, source_category, relative) in enumerate(files):
+    shared = Shared()  # a category or date object for all the files that have it, not one each
+    files = _taken(_resolve(sources, checkpoint=checkpoint, **selection))
+    for index, (path, source_category, relative) in enumerate(files):
         if checkpoint is not None and index % CHECK_EVERY == 0:
             checkpoint()
-        st = _stat_regular(shown, follow_symlinks=follow_symlinks)
-        date = None if file_date is None else file_date(shown, relative, st)
+        st = _stat_regular(path, follow_symlinks=follow_symlinks)
+        date = None if file_date is None else shared(file_date(path, relative, st))
         try:
-            key, category = keys.locate(path.name, category=source_category, date=date)
+            key, category = keys.locate(os.path.basename(path), category=source_category, date=date)
         except InvalidKeyError as exc:
-            raise InvalidKeyError(f"{shown!r}: {exc}", piece=exc.piece, value=exc.value) from None
+            raise InvalidKeyError(f"{path!r}: {exc}", piece=exc.piece, value=exc.value) from None
         size = st.st_size
         chunk = adjust_part_size(size, part_size)
         multipart = size > multipart_threshold
         spec = UploadSpec(
             source=path,
             key=key,
-            category=category,
+            category=shared(category),
             size=size,
             mtime_ns=st.st_mtime_ns,
             inode=st.st_ino,
@@ -149,13 +126,13 @@ def plan_uploads(
         )
         if key in by_key:
             other = by_key[key]
-            if os.path.samefile(other.source, spec.source):
+            if os.path.samefile(other.path, spec.path):
                 continue  # the same file named twice lands once
             raise DuplicateKeyError(
-                f"{os.fsdecode(other.source)} and {os.fsdecode(spec.source)} would both land at {key!r}; "
+                f"{other.path} and {spec.path} would both land at {key!r}; "
                 "give them different categories (CATEGORY=PATH) or a layout that tells them apart",
                 key=key,
-                sources=(os.fsdecode(other.source), os.fsdecode(spec.source)),
+                sources=(other.path, spec.path),
             )
         by_key[key] = spec
         specs.append(spec)
@@ -189,7 +166,7 @@ class RunPlan:
     def result(self, spec: UploadSpec, status: FileStatus, **fields: Any) -> FileResult:
         """A result for *spec* with *status* and any further fields."""
         return FileResult(
-            source=os.fsdecode(spec.source),
+            source=spec.path,
             key=spec.key,
             category=spec.category,
             size=spec.size,
@@ -200,30 +177,32 @@ class RunPlan:
 
     def report(
         self,
-        results: Mapping[str, FileResult],
+        results: Mapping[str, FileResult] | Callable[[UploadSpec], FileResult | None],
         *,
         missing: FileStatus,
         dry_run: bool = False,
         started_at: datetime.datetime | None = None,
         finished_at: datetime.datetime | None = None,
     ) -> IngestReport:
-        """The run's report: *results* by key, and *missing* for every planned file without one
-        (``planned`` with its planned part count).
+        """The run's report: *results* (by key, or a function of a spec that gives its result or None), and
+        *missing* for every planned file without one (``planned`` with its planned part count).
 
-        The run's span defaults to the plan's creation until now.
+        Its files are a :class:`FileList`: each result is looked up (or made) when it is read.  The run's span
+        defaults to the plan's creation until now.
         """
         planned = missing is FileStatus.PLANNED  # a planned file shows its part plan
-        files = tuple(
-            results.get(spec.key) or self.result(spec, missing, parts=spec.part_count if planned else 0)
-            for spec in self.uploads
-        )
+        found = results if callable(results) else (lambda spec: results.get(spec.key))
+
+        def result(spec: UploadSpec) -> FileResult:
+            return found(spec) or self.result(spec, missing, parts=spec.part_count if planned else 0)
+
         return IngestReport(
             run_id=self.run_id,
             bucket=self.bucket,
             date=self.date,
             started_at=started_at or self.created_at,
             finished_at=finished_at or datetime.datetime.now(datetime.UTC),
-            files=files,
+            files=FileList(self.uploads, result),
             dry_run=dry_run,
             endpoint_url=self.endpoint_url,
             date_from=self.date_from,

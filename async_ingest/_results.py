@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import datetime
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from ._dates import date_fields
 from ._endpoint import redact_url
 from ._exceptions import IngestFailedError
 
-__all__ = ["FileResult", "FileStatus", "IngestReport", "ProgressEvent"]
+__all__ = ["FileList", "FileResult", "FileStatus", "IngestReport", "ProgressEvent"]
 
 
 class FileStatus(enum.StrEnum):
@@ -109,6 +109,50 @@ class FileResult:
         }
 
 
+class FileList(Sequence[FileResult]):
+    """A run's results in plan order, each made when it is read: one per planned file, *result* of it.
+
+    What a large run's report holds instead of a tuple of every result: reading it costs a
+    little time, keeping it no memory per file.  Equal to the tuple of its results (and to any
+    FileList of the same), as ``IngestReport.files`` always was.
+    """
+
+    __slots__ = ("_planned", "_result")
+
+    def __init__(self, planned: Sequence[Any], result: Callable[[Any], FileResult]) -> None:
+        self._planned = planned
+        self._result = result
+
+    def __len__(self) -> int:
+        return len(self._planned)
+
+    @overload
+    def __getitem__(self, index: int) -> FileResult: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[FileResult, ...]: ...
+    def __getitem__(self, index: int | slice) -> FileResult | tuple[FileResult, ...]:
+        if isinstance(index, slice):
+            return tuple(map(self._result, self._planned[index]))
+        return self._result(self._planned[index])
+
+    def __iter__(self) -> Iterator[FileResult]:
+        return map(self._result, self._planned)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FileList | tuple):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"FileList({tuple(self)!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (tuple, (tuple(self),))  # pickled (and copied) as the tuple of its results
+
+
 @dataclass(frozen=True, kw_only=True)
 class IngestReport:
     """The outcome of a run: its identity, its settings and one result per file."""
@@ -118,7 +162,8 @@ class IngestReport:
     date: datetime.date
     started_at: datetime.datetime
     finished_at: datetime.datetime
-    files: tuple[FileResult, ...]
+    #: One result per file, in plan order: a tuple, or a FileList that makes each when it is read.
+    files: Sequence[FileResult]
     dry_run: bool = False
     endpoint_url: str | None = None
     #: Where the run's manifest was written, if it was.
@@ -135,12 +180,13 @@ class IngestReport:
         ``bytes`` is the size of every file of the run, ``bytes_uploaded`` of the files uploaded.
         """
         counts = {status.value: 0 for status in FileStatus}
-        for result in self.files:
+        size = uploaded = 0
+        for result in self.files:  # one pass: a FileList makes each result as it is read
             counts[result.status.value] += 1
-        summary = {"files": len(self.files), **counts}
-        summary["bytes"] = sum(r.size for r in self.files)
-        summary["bytes_uploaded"] = sum(r.size for r in self.files if r.status is FileStatus.UPLOADED)
-        return MappingProxyType(summary)
+            size += result.size
+            if result.status is FileStatus.UPLOADED:
+                uploaded += result.size
+        return MappingProxyType({"files": len(self.files), **counts, "bytes": size, "bytes_uploaded": uploaded})
 
     @property
     def ok(self) -> bool:

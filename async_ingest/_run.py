@@ -12,11 +12,9 @@ import datetime
 import functools
 import logging
 import mimetypes
-import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from types import MappingProxyType
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 import anyio
@@ -28,9 +26,10 @@ from ._exceptions import WorkerError
 from ._object_args import encryption_args, object_args
 from ._object_options import acl_args
 from ._plan import RunPlan, UploadSpec
+from ._records import ResultStore, ResultsView
 from ._results import FileResult, FileStatus, IngestReport, ProgressEvent
-from ._shardset import complete_partitions, write_set_markers
-from ._stream import spool_report
+from ._shardset import complete_partitions, landed, write_set_markers
+from ._stream import SPOOL_CHUNK, spool_report
 
 if TYPE_CHECKING:
     from ._bandwidth import TokenBucket
@@ -84,7 +83,9 @@ class Run:
         self._res = resources
         self._on_result: ResultCallback | None = None
         self._on_progress: ProgressCallback | None = None
-        self._results: dict[str, FileResult] = {}
+        #: Each file's result, kept compact; read by key through ``results``.
+        self._results = ResultStore()
+        self._view = ResultsView(self._results, plan.uploads)
         #: Bytes sent so far by each file in flight, and by the files with a result.
         self._sent: dict[str, int] = {}
         self._sent_settled = 0
@@ -99,7 +100,7 @@ class Run:
     @property
     def results(self) -> Mapping[str, FileResult]:
         """The results recorded so far, by key (read-only)."""
-        return MappingProxyType(self._results)
+        return self._view
 
     @property
     def bytes_sent(self) -> int:
@@ -121,21 +122,23 @@ class Run:
         """The run's report once it has finished; until then, the report so far."""
         if self._report is not None:
             return self._report
-        started_at = self._started_at or self.plan.created_at
-        now = self.clock()
-        results = dict(self._results)
-        for spec in self.plan.uploads:
-            if spec.key in self._began and spec.key not in results:
-                sent, ran = self._sent.get(spec.key, 0), now - self._began[spec.key]  # under way when it stopped
-                results[spec.key] = self.plan.result(
-                    spec, FileStatus.INTERRUPTED, sent=sent, parts=spec.parts_sent(sent), duration=ran
-                )
-        return self.plan.report(
-            results,
-            missing=FileStatus.INTERRUPTED,
-            started_at=started_at,
-            finished_at=started_at + datetime.timedelta(seconds=self.clock()),
+        started_at, now = self._started_at or self.plan.created_at, self.clock()
+
+        def result(spec: UploadSpec) -> FileResult | None:
+            found = self._results.get(spec)
+            if found is None and spec.key in self._began:  # under way when it stopped
+                sent = self._sent.get(spec.key, 0)
+                ran, parts = now - self._began[spec.key], spec.parts_sent(sent)
+                found = self.plan.result(spec, FileStatus.INTERRUPTED, sent=sent, parts=parts, duration=ran)
+            return found
+
+        finished_at = started_at + datetime.timedelta(seconds=now)
+        report = self.plan.report(
+            result, missing=FileStatus.INTERRUPTED, started_at=started_at, finished_at=finished_at
         )
+        if self._stopped is None:  # results may still come: this report keeps the ones known now
+            report = replace(report, files=tuple(report.files))
+        return report
 
     async def execute(
         self, *, on_result: ResultCallback | None = None, on_progress: ProgressCallback | None = None
@@ -197,7 +200,7 @@ class Run:
             for _ in range(min(config.concurrency, len(local))):
                 tg.start_soon(self._upload_each, transfer, pending, absent)
 
-    async def _upload_each(self, transfer: Transfer, pending: Iterator[UploadSpec], absent: set[str]) -> None:
+    async def _upload_each(self, transfer: Transfer, pending: Iterator[UploadSpec], absent: Container[str]) -> None:
         """Upload the files of *pending*, one after the other, until none is left (other tasks take them too)."""
         for spec in pending:
             await self._upload_one(transfer, spec, absent)
@@ -223,7 +226,7 @@ class Run:
             run_id=self.plan.run_id,
         )
 
-    async def _upload_one(self, transfer: Transfer, spec: UploadSpec, absent: set[str]) -> None:
+    async def _upload_one(self, transfer: Transfer, spec: UploadSpec, absent: Container[str]) -> None:
         """Upload one file and record its result."""
         from ._settle import settled  # loaded off the loop when the Ingestor opens
 
@@ -242,7 +245,7 @@ class Run:
         with anyio.CancelScope(shield=True):
             self._record(spec, await settled(spec, result, config, run_id=self.plan.run_id))
 
-    async def _attempt(self, transfer: Transfer, spec: UploadSpec, absent: set[str]) -> FileResult:
+    async def _attempt(self, transfer: Transfer, spec: UploadSpec, absent: Container[str]) -> FileResult:
         """Upload one file; its expected failure becomes a failed result, anything else propagates."""
         plan = self.plan
         context = {"run_id": plan.run_id, "key": spec.key}
@@ -305,7 +308,7 @@ class Run:
         self._began.pop(spec.key, None)
         if result.status is FileStatus.FAILED and sent and not result.sent:
             result = replace(result, sent=sent)
-        self._results[spec.key] = result
+        self._results.add(spec, result)
         if result.status is FileStatus.UPLOADED:
             sent = max(sent, result.size)  # a worker's upload is known by its result only
         self._sent_settled += sent
@@ -327,7 +330,7 @@ class Run:
             event = ProgressEvent(
                 kind=kind,
                 key=spec.key,
-                source=os.fsdecode(spec.source),
+                source=spec.path,
                 size=spec.size,
                 done=self._sent[spec.key] if done is None else done,
                 **fields,
@@ -339,9 +342,8 @@ class Run:
         config, shard = self._res.config, self.plan.shard
         report = self.report()
         errors: list[str] = []
-        landed = [(result.key, result.status in (FileStatus.UPLOADED, FileStatus.SKIPPED)) for result in report.files]
         if config.success_marker and shard is None:
-            for partition in complete_partitions(landed):
+            for partition in complete_partitions(landed(report.files)):
                 await self._put(f"{partition}/_SUCCESS", b"", "application/octet-stream", errors)
         manifest_key = None
         # A shard with no files still writes its manifest: the others count it.
@@ -351,7 +353,7 @@ class Run:
                 manifest_key = key
         if config.success_marker and manifest_key is not None and shard is not None and self._failure is None:
             marker_args: dict[str, object] = await self._own_object_args(b"", "application/octet-stream")
-            await write_set_markers(self._res.client, config, self.plan, landed, marker_args, errors)
+            await write_set_markers(self._res.client, config, self.plan, landed(report.files), marker_args, errors)
         self._report = replace(report, manifest_key=manifest_key, errors=tuple(errors))
         return self._report
 
@@ -401,6 +403,6 @@ class Run:
             if isinstance(body, bytes):
                 value = algo.b64(body)
             else:
-                value = await anyio.to_thread.run_sync(algo.file_b64, body.fileno(), size)
+                value = await anyio.to_thread.run_sync(algo.file_b64, body.fileno(), size, SPOOL_CHUNK)
             args.update({"ChecksumAlgorithm": algo.s3_name, algo.parameter: value})
         return args

@@ -49,7 +49,7 @@ class SourceOutcome:
 def _still_planned(spec: UploadSpec) -> str | None:
     """None if the source is still the file that was planned; else why it is left alone."""
     try:
-        fd = os.open(spec.source, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(spec.path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return "no longer there; nothing to do"
     try:
@@ -120,7 +120,7 @@ def settle_source(spec: UploadSpec, *, move_source: Path | None, delete_source: 
         if move_source is None:
             os.unlink(spec.source)
             return SourceOutcome(action="deleted")
-        target = move_source / (spec.relative or spec.source.name)
+        target = move_source / (spec.relative or spec.name)
         try:
             _move(spec, target)
         except FileExistsError:
@@ -139,5 +139,5 @@ async def settled(spec: UploadSpec, result: FileResult, config: IngestConfig, *,
     settle = functools.partial(settle_source, spec, move_source=config.move_source, delete_source=config.delete_source)
     done = await anyio.to_thread.run_sync(settle)
     if done.note is not None:
-        log.warning("%s: %s", os.fsdecode(spec.source), done.note, extra={"run_id": run_id, "key": spec.key})
+        log.warning("%s: %s", spec.path, done.note, extra={"run_id": run_id, "key": spec.key})
     return replace(result, source_action=done.action, moved_to=done.moved_to, source_note=done.note)

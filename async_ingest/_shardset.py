@@ -11,10 +11,11 @@ again under the same run id rewrites its manifest, and so completes the set in i
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from ._errors import describe_error, error_code, expected_errors
+from ._results import FileResult, FileStatus
 from ._shard import Shard
 
 if TYPE_CHECKING:
@@ -22,12 +23,17 @@ if TYPE_CHECKING:
     from ._plan import RunPlan
     from ._types import S3Client
 
-__all__ = ["complete_partitions", "shard_manifest_keys", "write_set_markers"]
+__all__ = ["complete_partitions", "landed", "shard_manifest_keys", "write_set_markers"]
 
 log = logging.getLogger("async_ingest")
 
 #: How many times a marker's conditional create is tried while S3 answers 409 (a concurrent conditional write).
 CONFLICT_ATTEMPTS = 3
+
+
+def landed(files: Iterable[FileResult]) -> Iterator[tuple[str, bool]]:
+    """Each file's key and whether it landed (uploaded, or skipped as there already), one at a time."""
+    return ((result.key, result.status in (FileStatus.UPLOADED, FileStatus.SKIPPED)) for result in files)
 
 
 def complete_partitions(files: Iterable[tuple[str, bool]]) -> list[str]:

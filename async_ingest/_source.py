@@ -17,7 +17,7 @@ __all__ = ["check_unchanged", "file_checksum", "open_checked", "read_part"]
 
 def open_checked(spec: UploadSpec) -> int:
     """Open the source and make sure it is still the file that was planned."""
-    fd = os.open(spec.source, os.O_RDONLY | os.O_CLOEXEC)
+    fd = os.open(spec.path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         check_unchanged(fd, spec)
     except BaseException:
@@ -30,7 +30,7 @@ def check_unchanged(fd: int, spec: UploadSpec) -> None:
     """Raise if the open file's size, modification time or inode is not what was planned."""
     st = os.fstat(fd)
     if st.st_size != spec.size or st.st_mtime_ns != spec.mtime_ns or st.st_ino != spec.inode:
-        shown = os.fsdecode(spec.source)
+        shown = spec.path
         raise SourceChangedError(
             f"{shown}: changed while being ingested (size {spec.size} -> {st.st_size}); "
             "nothing was landed, run again once it is complete",
@@ -49,7 +49,7 @@ def read_part(
     """
     offset, length = spec.part_range(number)
     data = read_into(fd, buffer, offset, length)
-    shown = os.fsdecode(spec.source)
+    shown = spec.path
     if data is None:
         raise SourceChangedError(f"{shown}: shrank while being ingested; nothing was landed", path=shown)
     if number == spec.part_count and os.pread(fd, 1, spec.size):

@@ -15,9 +15,11 @@ from typing import IO, Any, TextIO
 
 from ._results import IngestReport
 
-__all__ = ["spool_report", "write_report_json"]
+__all__ = ["SPOOL_CHUNK", "spool_report", "write_report_json"]
 
 _INDENT = 2
+#: Bytes of a spooled report read at a time for its checksum before its upload: what that costs in memory.
+SPOOL_CHUNK = 1024 * 1024
 
 
 def _nested(value: Any, depth: int) -> str:

@@ -100,7 +100,7 @@ class Transfer:
         finally:
             os.close(fd)
 
-    async def listed_absent(self, specs: Sequence[UploadSpec]) -> set[str]:
+    async def listed_absent(self, specs: Sequence[UploadSpec]) -> Container[str]:
         """Keys of *specs* that a listing shows absent, so they need no HEAD (see ``ExistsPolicy``)."""
         return await self._exists.listed_absent(specs)
 
