@@ -150,6 +150,13 @@ def discard_endpoint(tls_cert: Path | None = None) -> Iterator[str]:
 
     With *tls_cert* it serves HTTPS, with a certificate it makes and writes there.
     """
+    with discard_process(tls_cert) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def discard_process(tls_cert: Path | None = None) -> Iterator[tuple[str, int]]:
+    """discard_endpoint's server, yielding its URL and its process id."""
     tls = ["--tls", str(tls_cert)] if tls_cert is not None else []
     proc = subprocess.Popen(
         [sys.executable, str(HERE / "discard_server.py"), "--port", "0", *tls],
@@ -163,7 +170,7 @@ def discard_endpoint(tls_cert: Path | None = None) -> Iterator[str]:
         if "listening on " not in line:
             raise RuntimeError(f"discard server did not start: {line!r}")
         log(line.strip())
-        yield line.rsplit("listening on ", 1)[1].strip()
+        yield line.rsplit("listening on ", 1)[1].strip(), proc.pid
     finally:
         proc.terminate()
         try:
