@@ -146,8 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rounds > 1:
         rest = list(sys.argv[1:] if argv is None else argv)
-        at = rest.index("--rounds")
-        del rest[at : at + 2]
+        if "--rounds" in rest:  # "--rounds N"; "--rounds=N" is one word
+            at = rest.index("--rounds")
+            del rest[at : at + 2]
+        rest = [word for word in rest if not word.startswith("--rounds=")]
         print(json.dumps(pooled(rest, args.rounds)), flush=True)
         return 0
     if args.ca_bundle:
